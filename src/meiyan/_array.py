@@ -6,6 +6,7 @@ shape ``(H, W, 3)``; processing happens in float32 and results go back to the ca
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 Float32Image = np.ndarray
@@ -30,7 +31,7 @@ def to_float32(image: np.ndarray, name: str = "image") -> Float32Image:
     """Validated float32 copy-or-view of an RGB image in [0, 1]."""
     check_rgb(image, name)
     if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.multiply(image, np.float32(1.0 / 255.0), dtype=np.float32)
     if not np.isfinite(image).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return np.ascontiguousarray(image, dtype=np.float32)
@@ -41,7 +42,9 @@ def check_float_rgb(image: np.ndarray, name: str = "image") -> Float32Image:
     check_rgb(image, name)
     if image.dtype != np.float32:
         raise TypeError(f"{name} must be float32 RGB in [0, 1], got {image.dtype}")
-    if not np.isfinite(image).all():
+    # NaN and infinity make the sum non-finite, so one cheap reduction clears nearly every
+    # image; only a non-finite sum (which huge finite values can also cause) needs the full test.
+    if not np.isfinite(image.sum()) and not np.isfinite(image).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return np.ascontiguousarray(image)
 
@@ -49,7 +52,8 @@ def check_float_rgb(image: np.ndarray, name: str = "image") -> Float32Image:
 def from_float32(x: Float32Image, dtype: np.dtype) -> np.ndarray:
     """Convert a float32 [0, 1] result back to the caller's dtype."""
     if dtype == np.uint8:
-        return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        # convertScaleAbs rounds and saturates; clamping at 0 first makes its abs() a no-op.
+        return cv2.convertScaleAbs(np.maximum(x, np.float32(0.0)), alpha=255.0)
     return np.clip(x, 0.0, 1.0).astype(dtype, copy=False)
 
 

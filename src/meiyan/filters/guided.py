@@ -108,16 +108,66 @@ def guided(
         return x if s == 1 else cv2.resize(x, small, interpolation=cv2.INTER_AREA)
 
     def grow(x: np.ndarray) -> np.ndarray:
-        return x if s == 1 else cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
+        return x.copy() if s == 1 else cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
 
     if guide is None:
         a, b = _self_guided(shrink(p), r, eps)
-        return grow(a) * p + grow(b)
+        q = grow(a)
+        q *= p
+        q += grow(b)
+        return q
     if guide.ndim == 2:
         a, b = _coefficients_gray(shrink(guide), shrink(p), r, eps)
-        return grow(a) * guide[..., None] + grow(b)
+        q = grow(a)
+        q *= guide[..., None]
+        q += grow(b)
+        return q
     a_all, b_all = _coefficients_color(shrink(guide), shrink(p), r, eps)
     out = np.empty_like(p)
     for c in range(3):
         out[..., c] = (grow(a_all[c]) * guide).sum(axis=2) + grow(b_all[c])
     return out
+
+
+class FastGuidedRows:
+    """The self-guided fast guided filter, evaluated a band of rows at a time.
+
+    The coefficients ``a`` and ``b`` are fitted once on a copy shrunk by ``subsample`` (rows
+    mirror-padded to a multiple of it, so that the vertical factor is exact); :meth:`rows`
+    upsamples just the coefficient rows a band needs, so a caller can stream a large image
+    through the filter with band-sized temporaries that stay in cache. Bands give the same
+    result as one whole-frame upsampling.
+    """
+
+    def __init__(self, image: np.ndarray, *, radius: int, eps: float, subsample: int) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype not in (np.uint8, np.float32):
+            raise ValueError(f"image must be (H, W, 3) uint8 or float32, got {image.shape}")
+        _check_params(radius, eps, subsample)
+        s = self.s = int(subsample)
+        self.w = image.shape[1]
+        if image.shape[0] % s:
+            image = cv2.copyMakeBorder(image, 0, -image.shape[0] % s, 0, 0, cv2.BORDER_REFLECT_101)
+        size = (max(1, round(self.w / s)), image.shape[0] // s)
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        if image.dtype == np.uint8:
+            small *= np.float32(1.0 / 255.0)
+        self._a, self._b = _self_guided(small, max(1, round(radius / s)), eps)
+
+    def rows(self, p: Float32Image, y0: int) -> Float32Image:
+        """Filtered rows ``y0 .. y0 + len(p)`` of the image, given those rows ``p`` (float32)."""
+        s, y1 = self.s, y0 + p.shape[0]
+        if s == 1:
+            q = self._a[y0:y1] * p
+            q += self._b[y0:y1]
+            return q
+        # Bilinear upsampling by an integer factor is shift-invariant by whole source rows:
+        # resizing source rows k0..k1 reproduces the whole-frame result except within half a
+        # cell of the cut ends, and a margin of one source row keeps those out of the band.
+        k0 = max(0, y0 // s - 1)
+        k1 = min(self._a.shape[0], (y1 - 1) // s + 2)
+        size = (self.w, (k1 - k0) * s)
+        band = slice(y0 - k0 * s, y1 - k0 * s)
+        q = cv2.resize(self._a[k0:k1], size)[band]
+        q *= p
+        q += cv2.resize(self._b[k0:k1], size)[band]
+        return q

@@ -1,0 +1,193 @@
+"""Skin smoothing (磨皮): an edge-preserving filter blended into skin through a detail map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from meiyan import filters
+from meiyan._array import (
+    Float32Image,
+    Mask,
+    check_float_rgb,
+    check_mask,
+    check_rgb,
+    from_float32,
+    to_float32,
+)
+from meiyan.filters.guided import FastGuidedRows
+from meiyan.filters.highpass import luma
+
+_STRIP = 64  # rows per strip of the full-resolution blend
+_HALO = 8  # rows of context for the blurs in a strip
+
+# Each filter with parameters for a given working scale (1.0 = a 512-pixel face or frame).
+FILTER_SETTINGS: dict[str, Callable[[float], tuple[Callable, dict]]] = {
+    "guided": lambda s: (
+        filters.guided,
+        {"radius": max(2, round(8 * s)), "eps": 0.004, "subsample": max(1, round(2 * s))},
+    ),
+    "bilateral": lambda s: (
+        filters.bilateral,
+        {"radius": max(2, round(5 * s)), "sigma_color": 0.08},
+    ),
+    "surface_blur": lambda s: (
+        filters.surface_blur,
+        {"radius": max(2, round(5 * s)), "threshold": 0.08},
+    ),
+    "local_mean": lambda s: (
+        filters.local_mean,
+        {"radius": max(2, round(6 * s)), "noise_var": 0.002},
+    ),
+    "wls": lambda s: (filters.wls, {"lam": 0.5 * s * s}),
+    "smart_blur": lambda s: (
+        filters.smart_blur,
+        {"radius": max(2, round(5 * s)), "threshold": 0.08},
+    ),
+}
+
+
+def working_scale(shape: tuple[int, ...]) -> float:
+    """Scale of filter radii for an image: 1.0 for a 512-pixel short side."""
+    return min(shape[0], shape[1]) / 512.0
+
+
+def _check_settings(filter: str, strength: float, texture: float) -> None:
+    if filter not in FILTER_SETTINGS:
+        raise ValueError(f"unknown filter {filter!r}; choose one of {sorted(FILTER_SETTINGS)}")
+    if not 0 <= strength <= 1:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if not 0 <= texture <= 1:
+        raise ValueError(f"texture must be in [0, 1], got {texture}")
+
+
+def _filter_rows(
+    image: np.ndarray, filter: str, scale: float
+) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``rows(p, y0)``: the filtered rows ``y0 .. y0 + len(p)`` given those input rows ``p``."""
+    fn, params = FILTER_SETTINGS[filter](scale)
+    if fn is filters.guided:
+        # The default filter streams: its coefficients live at low resolution.
+        return FastGuidedRows(image, **params).rows
+    filtered = fn(to_float32(image), **params)
+    return lambda p, y0: filtered[y0 : y0 + p.shape[0]]
+
+
+def _smooth(
+    image: np.ndarray,
+    mask: Mask | None,
+    *,
+    filter: str,
+    strength: float,
+    texture: float,
+    scale: float | None,
+    detail_threshold: float,
+) -> np.ndarray:
+    """The combined method on an RGB uint8 or float32 image; the result has its dtype.
+
+    The full-resolution work runs in bands of rows so that temporaries stay in cache: at 1080p a
+    fresh float32 frame costs as much to allocate as the arithmetic done in it.
+    """
+    _check_settings(filter, strength, texture)
+    if image.dtype == np.float32:
+        image = check_float_rgb(image)
+    else:
+        check_rgb(image)
+    if mask is not None:
+        mask = check_mask(mask, image.shape[:2])
+    rows = _filter_rows(image, filter, working_scale(image.shape) if scale is None else scale)
+    h = image.shape[0]
+    res = np.empty_like(image)
+    for y0 in range(0, h, _STRIP):
+        y1 = min(h, y0 + _STRIP)
+        a0, a1 = max(0, y0 - _HALO), min(h, y1 + _HALO)
+        top, n = y0 - a0, y1 - y0
+        p = to_float32(image[a0:a1])
+        d = rows(p, a0) - p
+        if texture > 0:
+            # d - texture * (d - fine) == (1 - texture) * d + texture * fine
+            d = cv2.addWeighted(d, 1.0 - texture, cv2.GaussianBlur(d, (5, 5), 1.0), texture, 0.0)
+        alpha = luma(d)
+        np.abs(alpha, out=alpha)
+        alpha = cv2.GaussianBlur(alpha, (13, 13), 2.0)[top : top + n]
+        alpha *= np.float32(0.7 / detail_threshold)
+        np.minimum(alpha, 0.7, out=alpha)
+        alpha += np.float32(0.3)
+        alpha *= np.float32(strength)
+        if mask is not None:
+            alpha *= mask[y0:y1]
+        out = d[top : top + n]
+        out *= cv2.merge([alpha, alpha, alpha])
+        out += p[top : top + n]
+        res[y0:y1] = from_float32(out, image.dtype)
+    return res
+
+
+def smooth_float(
+    x: Float32Image,
+    mask: Mask | None = None,
+    *,
+    filter: str = "guided",
+    strength: float = 0.5,
+    texture: float = 0.5,
+    scale: float | None = None,
+    detail_threshold: float = 0.03,
+) -> Float32Image:
+    """The combined smoothing method on float32 RGB in [0, 1], confined to ``mask``.
+
+    1. ``S = EPF(x)``, the chosen edge-preserving filter; ``D = S - x`` is what it removes.
+    2. Texture add-back: the part of ``D`` finer than one pixel is skin grain and pores, so
+       ``texture`` of it is given back (``D_t = D - texture * (D - G_1 * D)``); skin never turns
+       to plastic, and at ``texture=0`` the output is the filter's.
+    3. Detail map: the high-pass magnitude ``|G_2 * luma(D_t)|`` scaled by ``detail_threshold``
+       is the alpha between original and filtered image: blemishes and blotches (strong
+       mid-frequency detail) take the smooth layer fully, flat skin only by a floor of 0.3, so
+       its texture stays.
+    4. ``out = x + strength * mask * alpha * D_t``.
+
+    Filter radii scale with ``scale`` (default: the short side over 512 pixels).
+    """
+    return _smooth(
+        x,
+        mask,
+        filter=filter,
+        strength=strength,
+        texture=texture,
+        scale=scale,
+        detail_threshold=detail_threshold,
+    )
+
+
+def smooth(
+    image: np.ndarray,
+    *,
+    filter: str = "guided",
+    strength: float = 0.5,
+    skin: str = "auto",
+    texture: float = 0.5,
+) -> np.ndarray:
+    """Smooth the skin of an RGB image (uint8 or float32); same shape and dtype back.
+
+    ``filter`` names one of the edge-preserving filters in :mod:`meiyan.filters`; ``strength``
+    in [0, 1] (0 returns the input unchanged); ``skin`` names a skin segmenter
+    (``meiyan.skin.registry.available()``) or ``"none"`` to smooth the whole frame;
+    ``texture`` in [0, 1] is the share of fine texture given back.
+    """
+    from meiyan.skin import skin_mask
+
+    _check_settings(filter, strength, texture)
+    check_rgb(image)
+    if strength == 0:
+        return image.copy()
+    mask = None if skin == "none" else skin_mask(image, skin)
+    return _smooth(
+        image,
+        mask,
+        filter=filter,
+        strength=strength,
+        texture=texture,
+        scale=None,
+        detail_threshold=0.03,
+    )
