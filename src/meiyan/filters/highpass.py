@@ -30,7 +30,7 @@ def high_pass(image: Float32Image, sigma: float) -> Float32Image:
 def highpass_reduce(
     image: Float32Image,
     *,
-    sigma: float = 4.0,
+    sigma: float = 8.0,
     texture_sigma: float = 1.0,
     threshold: float = 0.04,
     strength: float = 0.5,

@@ -64,7 +64,7 @@ def beautify(
     scale = working_scale(x.shape)
     if s.detail > 0:
         x = highpass_reduce(
-            x, sigma=4.0 * scale, texture_sigma=max(0.5, scale), strength=s.detail, mask=mask
+            x, sigma=8.0 * scale, texture_sigma=max(0.5, scale), strength=s.detail, mask=mask
         )
     if s.smooth > 0:
         x = smooth_float(
