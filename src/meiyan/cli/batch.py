@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def run_batch(inputs: Iterable[str], job: Callable[[Path], None], *, desc: str) 
         try:
             job(path)
         except MeiyanError as e:
-            tqdm.write(f"meiyan: error: {e}", file=click.get_text_stream("stderr"))
+            tqdm.write(f"meiyan: error: {e}", file=sys.stderr)
             failed += 1
     if failed:
         click.echo(f"meiyan: {failed} of {len(files)} file(s) failed", err=True)
