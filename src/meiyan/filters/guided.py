@@ -73,7 +73,7 @@ def guided(
     guide: np.ndarray | None = None,
     *,
     radius: int = 8,
-    eps: float = 0.01,
+    eps: float = 0.004,
     subsample: int = 1,
 ) -> Float32Image:
     """Edge-preserving guided filter of a float32 RGB image in [0, 1].
