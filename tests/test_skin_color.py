@@ -38,7 +38,7 @@ def test_masks_are_soft(rule) -> None:
     m = rule(swatches([SKIN_TONES[0], NOT_SKIN[0]]))
     edge = m[8, 12:20]
     assert ((edge > 0.05) & (edge < 0.95)).any()
-    assert 0 <= m.min() and m.max() <= 1
+    assert m.min() >= 0 and m.max() <= 1
 
 
 def test_float_and_uint8_inputs_agree() -> None:

@@ -95,7 +95,7 @@ def dark_spot_on_grain(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_highpass_reduce_lightens_spot_and_keeps_grain() -> None:
-    clean, spotted = dark_spot_on_grain()
+    _, spotted = dark_spot_on_grain()
     out = highpass_reduce(spotted, strength=1.0)
     c = (slice(29, 36), slice(29, 36))
     assert out[c].mean() - spotted[c].mean() > 0.06  # most of the 0.1-deep spot is gone
