@@ -1,0 +1,68 @@
+"""Person (foreground) segmentation with MediaPipe selfie segmentation.
+
+The general model (256x256 input) of MediaPipe 0.10.21, after the MobileNetV3-based design of
+"MediaPipe Selfie Segmentation" (Google, model card 2021), run on a copy whose long side is
+``size`` pixels and upsampled back, so that any image size costs the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import cv2
+import numpy as np
+
+from meiyan._array import Mask, check_rgb, from_float32
+from meiyan.errors import ModelError
+
+
+class PersonSegmenter:
+    """Soft person masks; the MediaPipe graph is created on first use and kept.
+
+    Calls are serialised by a lock (MediaPipe graphs are not re-entrant).
+    """
+
+    def __init__(self, *, size: int = 512) -> None:
+        if size < 16:
+            raise ValueError(f"size must be at least 16, got {size}")
+        self.size = int(size)
+        self._lock = threading.Lock()
+        self._graph: Any = None
+
+    def __call__(self, image: np.ndarray) -> Mask:
+        """Person probability ``(H, W)`` float32 in [0, 1] of an RGB image (uint8 or float32)."""
+        check_rgb(image)
+        rgb = image if image.dtype == np.uint8 else from_float32(image, np.uint8)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.size / max(h, w))
+        small = rgb
+        if scale < 1.0:
+            dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(rgb, dsize, interpolation=cv2.INTER_AREA)
+        with self._lock:
+            if self._graph is None:
+                try:
+                    from mediapipe.python.solutions import selfie_segmentation
+
+                    self._graph = selfie_segmentation.SelfieSegmentation(model_selection=0)
+                except (ImportError, RuntimeError) as e:
+                    raise ModelError(f"cannot load MediaPipe selfie segmentation: {e}") from e
+            mask = self._graph.process(np.ascontiguousarray(small)).segmentation_mask
+        mask = np.asarray(mask, np.float32)
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(mask, 0.0, 1.0)
+
+
+_default: PersonSegmenter | None = None
+_default_lock = threading.Lock()
+
+
+def person_mask(image: np.ndarray) -> Mask:
+    """Soft person mask ``(H, W)`` float32 in [0, 1] with a shared :class:`PersonSegmenter`."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = PersonSegmenter()
+    return _default(image)

@@ -1,0 +1,237 @@
+"""Face detection at any size, landmarks, head pose, named regions and EXIF orientation.
+
+Real faces come from the shipped public-domain sample (a 512x512 portrait with a face about 100
+pixels across), tiled and scaled into test pictures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from meiyan.face import (
+    FEATURES,
+    REGIONS,
+    Face,
+    FaceDetector,
+    default_detector,
+    detect_faces,
+    head_pose,
+    person_mask,
+    region_mask,
+    region_polygons,
+)
+from meiyan.face.detect import tile_levels
+from meiyan.io.image import read_image
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def face(portrait: np.ndarray) -> Face:
+    faces = detect_faces(portrait)
+    assert len(faces) == 1
+    return faces[0]
+
+
+def paste(canvas: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
+    canvas[y : y + image.shape[0], x : x + image.shape[1]] = image
+
+
+def test_face_record(face: Face, portrait: np.ndarray) -> None:
+    h, w = portrait.shape[:2]
+    assert face.landmarks.shape == (478, 2) and face.landmarks.dtype == np.float32
+    assert face.depth.shape == (478,)
+    assert face.image_shape == (h, w)
+    x0, y0, x1, y1 = face.bbox
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+    # The sample's face is about 100 pixels, upright and looking at the camera.
+    assert 80 < face.size < 140
+    assert 0.5 < face.score <= 1.0
+    assert abs(face.pose.yaw) < 15 and abs(face.pose.roll) < 10 and abs(face.pose.pitch) < 20
+    assert face.points3d().shape == (478, 3)
+
+
+def test_regions_lie_inside_the_face_oval(face: Face) -> None:
+    oval = face.region("face_oval", feather=0) > 0
+    oval = cv2.dilate(oval.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    for name in REGIONS:
+        m = face.region(name, feather=0)
+        assert m.sum() > 20, name
+        assert m[~oval].sum() <= 0.01 * m.sum(), name
+
+
+def test_regions_are_in_anatomical_order(face: Face) -> None:
+    """Top to bottom in an upright face: forehead, brows, eyes, nose, lips, chin."""
+    order = ["forehead", "eyebrows", "eyes", "nose", "upper_lip", "lower_lip", "chin"]
+    rows = [np.argwhere(face.region(n, feather=0) > 0.5)[:, 0].mean() for n in order]
+    assert rows == sorted(rows)
+    # Irises sit inside the eyes, the partition regions do not overlap much.
+    irises, eyes = face.region("irises", 0), face.region("eyes", 0)
+    assert (irises * (1 - eyes)).sum() < 0.05 * irises.sum()
+    parts = [face.region(n, 0) for n in ("forehead", "cheeks", "chin", "jaw")]
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            # Neighbours share only their anti-aliased edge (about a pixel wide).
+            assert (parts[i] * parts[j]).sum() < 0.08 * min(parts[i].sum(), parts[j].sum())
+
+
+def test_feather_softens_edges(face: Face) -> None:
+    hard = face.region("cheeks", feather=0)
+    soft = face.region("cheeks", feather=4)
+    partial = lambda m: int(((m > 0.02) & (m < 0.98)).sum())  # noqa: E731
+    assert partial(soft) > 3 * partial(hard)
+    assert abs(soft.sum() - hard.sum()) < 0.05 * hard.sum()
+    assert soft.min() >= 0 and soft.max() <= 1 and soft.dtype == np.float32
+
+
+def test_region_mask_union_and_exclusion(face: Face) -> None:
+    shape = face.image_shape
+    skin = region_mask(face.landmarks, "face_oval", shape, exclude=FEATURES)
+    for name in FEATURES:
+        assert skin[face.region(name, 0) > 0.99].max() < 0.01
+    lips = region_mask(face.landmarks, ["upper_lip", "lower_lip"], shape)
+    assert np.allclose(lips, np.maximum(face.region("upper_lip", 0), face.region("lower_lip", 0)))
+    with pytest.raises(ValueError, match="unknown face region"):
+        region_mask(face.landmarks, "ears", shape)
+    assert all(p.shape[1] == 2 for p in region_polygons(face.landmarks, "eyes"))
+
+
+def test_several_faces_give_one_face_each(portrait: np.ndarray) -> None:
+    head = portrait[40:300, 110:350]  # one head and shoulders, 260x240
+    canvas = np.full((560, 1000, 3), 200, np.uint8)
+    spots = [(20, 20, 1.0), (330, 120, 1.6), (760, 40, 0.8)]
+    for x, y, s in spots:
+        paste(canvas, cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), x, y)
+    faces = detect_faces(canvas)
+    assert len(faces) == 3
+    for f, (x, y, s) in zip(faces, spots, strict=True):  # faces come left to right
+        cx, cy = (f.bbox[0] + f.bbox[2]) / 2, (f.bbox[1] + f.bbox[3]) / 2
+        assert x < cx < x + 240 * s and y < cy < y + 260 * s
+
+
+def test_small_face_in_a_large_picture(portrait: np.ndarray) -> None:
+    small = cv2.resize(portrait, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1500, 2000, 3), 120, np.uint8)
+    paste(canvas, small, 1400, 900)
+    faces = detect_faces(canvas)
+    assert len(faces) == 1
+    f = faces[0]
+    assert f.size < 100  # a tiny face, found by the tiled search
+    assert f.bbox[0] > 1400 and f.bbox[1] > 900
+
+
+def test_face_filling_the_frame(portrait: np.ndarray, face: Face) -> None:
+    x0, y0, x1, y1 = (round(v) for v in face.bbox)
+    crop = portrait[y0 - 10 : y1 + 10, x0 - 10 : x1 + 10]
+    big = cv2.resize(crop, (1200, 1300), interpolation=cv2.INTER_CUBIC)
+    faces = detect_faces(big)
+    assert len(faces) == 1
+    assert faces[0].size > 900
+
+
+def test_no_face() -> None:
+    gradient = np.linspace(0, 255, 300 * 400, dtype=np.float32).reshape(300, 400)
+    assert detect_faces(np.dstack([gradient] * 3).astype(np.uint8)) == []
+
+
+def test_float_input_matches_uint8(portrait: np.ndarray, face: Face) -> None:
+    faces = detect_faces(portrait.astype(np.float32) / 255)
+    assert len(faces) == 1
+    assert np.abs(faces[0].landmarks - face.landmarks).max() < 2.0
+
+
+def test_roll_follows_an_in_plane_rotation(portrait: np.ndarray, face: Face) -> None:
+    # OpenCV's positive angle turns the picture counter-clockwise; roll > 0 is clockwise.
+    rot = cv2.getRotationMatrix2D((256, 256), 20, 1.0)
+    turned = cv2.warpAffine(portrait, rot, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    faces = detect_faces(turned)
+    assert len(faces) == 1
+    assert faces[0].pose.roll == pytest.approx(face.pose.roll - 20, abs=4)
+
+
+def test_yaw_sign_and_size_on_rotated_points(face: Face) -> None:
+    """Turning the mesh about the vertical axis, face towards the image's left, adds yaw."""
+    pts = face.points3d().astype(np.float64)
+    centre = pts.mean(axis=0)
+    t = np.radians(30)
+    rot = np.array([[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]])
+    turned = (pts - centre) @ rot.T + centre
+    assert head_pose(turned).yaw == pytest.approx(head_pose(pts).yaw + 30, abs=2)
+
+
+def test_exif_rotated_photo_gives_aligned_masks(
+    tmp_path: Path, portrait: np.ndarray, face: Face
+) -> None:
+    # Orientation 6: the stored pixels are the picture turned 90 degrees counter-clockwise.
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(portrait).copy()).save(path, quality=95, exif=exif)
+    img = read_image(path)
+    assert img.pixels.shape == portrait.shape
+    faces = detect_faces(img.pixels)
+    assert len(faces) == 1
+    a = faces[0].region("face_oval", 0) > 0.5
+    b = face.region("face_oval", 0) > 0.5
+    assert (a & b).sum() / (a | b).sum() > 0.9
+
+
+def test_tile_levels_cover_small_faces() -> None:
+    assert tile_levels(512, 370, 48) == []
+    levels = tile_levels(4000, 6000, 60)
+    assert levels
+    for level in levels:
+        side = level[0][2]
+        xs = sorted({x for x, _, _ in level})
+        ys = sorted({y for _, y, _ in level})
+        assert xs[0] == 0 and xs[-1] + side == 6000 and ys[0] == 0 and ys[-1] + side == 4000
+        # Consecutive tiles overlap by half a side: any face up to side/2 fits in one.
+        assert all(b - a <= side // 2 for a, b in itertools.pairwise(xs))
+
+
+def test_detector_arguments_and_shared_instance() -> None:
+    with pytest.raises(ValueError):
+        FaceDetector(min_score=0)
+    with pytest.raises(ValueError):
+        FaceDetector(min_face=-1)
+    assert default_detector() is default_detector()
+    with pytest.raises(ValueError):
+        detect_faces(np.zeros((10, 10), np.uint8))
+
+
+def test_detector_is_safe_across_threads(portrait: np.ndarray, face: Face) -> None:
+    results: list[list[Face]] = []
+
+    def work() -> None:
+        results.append(detect_faces(portrait))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3
+    for faces in results:
+        assert len(faces) == 1 and np.allclose(faces[0].landmarks, face.landmarks, atol=1e-3)
+
+
+def test_person_mask(portrait: np.ndarray, face: Face) -> None:
+    m = person_mask(portrait)
+    assert m.shape == portrait.shape[:2] and m.dtype == np.float32
+    assert m.min() >= 0 and m.max() <= 1
+    cx, cy = (round((face.bbox[0] + face.bbox[2]) / 2), round((face.bbox[1] + face.bbox[3]) / 2))
+    assert m[cy, cx] > 0.9  # the face is part of the person
+    assert m[20:60, 440:500].mean() < 0.1  # the background at the top right is not
