@@ -1,0 +1,342 @@
+"""The U-Net skin segmenter: model, data readers, training, export, inference and model files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from meiyan.errors import ModelError
+from meiyan.models import ModelSpec, download, model_path, register, sha256_file
+from meiyan.skin.framing import Window, crop, face_window, uncrop, whole_image_window
+from meiyan.train.augment import AugmentConfig, augment
+from meiyan.train.datasets import detect_layout, load_pairs, read_lfw_parts
+
+SKIN_RGB = (220, 170, 140)
+
+
+def _write_discs(root: Path, n: int = 8, size: int = 32, seed: int = 0) -> None:
+    """Skin-coloured discs on uniform noise, in the plain images/ + masks/ layout."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        centre = tuple(int(v) for v in rng.integers(size // 3, 2 * size // 3, 2))
+        cv2.circle(mask, centre, int(rng.integers(size // 6, size // 3.5)), 255, -1)
+        image[mask > 0] = SKIN_RGB
+        cv2.imwrite(str(root / "images" / f"d{i}.png"), image[..., ::-1])
+        cv2.imwrite(str(root / "masks" / f"d{i}.png"), mask)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A width-0.125 U-Net trained to overfit eight 32x32 synthetic pictures."""
+    pytest.importorskip("torch")
+    from meiyan.train.train_skin_unet import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("discs")
+    _write_discs(root / "data")
+    cfg = TrainConfig(data=str(root / "data"), out=str(root / "run"), epochs=100, batch=4,
+                      val_split=0.0, width=0.125, size=32, lr=3e-3, augment=False, threads=1)
+    summary = train(cfg, progress=False)
+    return {"root": root, "cfg": cfg, "summary": summary}
+
+
+# --- model ---------------------------------------------------------------------------------
+
+
+def test_full_width_parameter_count() -> None:
+    pytest.importorskip("torch")
+    from meiyan.skin.unet import UNet256, count_parameters
+
+    assert count_parameters(UNet256(1.0)) == (34_600_353, 14_016)
+
+
+def test_width_scales_channels() -> None:
+    pytest.importorskip("torch")
+    from meiyan.skin.unet import UNet256, count_parameters
+
+    small, _ = count_parameters(UNet256(0.25))
+    assert 34_600_353 / 17 < small < 34_600_353 / 15  # parameters scale with width squared
+
+
+def test_output_shape_and_range() -> None:
+    torch = pytest.importorskip("torch")
+    from meiyan.skin.unet import UNet256
+
+    model = UNet256(0.125).eval()
+    x = torch.rand(2, 3, 64, 96) * 4 - 2  # outside [0, 1] too: the output is still a probability
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, 1, 64, 96)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_small_variant_overfits_synthetic_images(trained: dict) -> None:
+    from meiyan.train.train_skin_unet import evaluate, frame_pairs, load_model
+
+    model, size = load_model(Path(trained["cfg"].out) / "last.pt")
+    images, masks = frame_pairs(load_pairs(Path(trained["cfg"].data)), size)
+    assert evaluate(model, images, masks)["iou"] > 0.95
+
+
+def test_checkpoint_round_trip_and_resume(trained: dict, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from meiyan.train.train_skin_unet import TrainConfig, load_checkpoint, load_model, train
+
+    last = Path(trained["cfg"].out) / "last.pt"
+    model, size = load_model(last)
+    state = load_checkpoint(last)
+    assert size == 32 and state["epoch"] == 99 and len(state["history"]) == 100
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state["model"][key])
+    assert (Path(trained["cfg"].out) / "best.pt").is_file()
+
+    # Two epochs, then a resumed third, equal three epochs in one go (seeded, deterministic).
+    common = dict(data=trained["cfg"].data, batch=4, val_split=0.25, width=0.125, size=32,
+                  seed=3, threads=1)
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=2, **common), progress=False)
+    resumed = train(TrainConfig(out=str(tmp_path / "a"), epochs=3, resume=True, **common),
+                    progress=False)
+    straight = train(TrainConfig(out=str(tmp_path / "b"), epochs=3, **common), progress=False)
+    assert resumed["history"] == straight["history"]
+    a, _ = load_model(tmp_path / "a" / "last.pt")
+    b, _ = load_model(tmp_path / "b" / "last.pt")
+    for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), key
+
+
+def test_not_a_checkpoint(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from meiyan.train.train_skin_unet import load_model
+
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    with pytest.raises(ModelError, match="not a meiyan skin U-Net checkpoint"):
+        load_model(tmp_path / "x.pt")
+
+
+# --- export and inference ------------------------------------------------------------------
+
+
+def test_onnx_matches_torch(trained: dict, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from click.testing import CliRunner
+
+    from meiyan.cli.train_cmds import export
+    from meiyan.skin.unet_onnx import UNetSkinSegmenter
+    from meiyan.train.train_skin_unet import load_model
+
+    ckpt = Path(trained["cfg"].out) / "last.pt"
+    onnx_path = tmp_path / "m.onnx"
+    result = CliRunner().invoke(export, ["skin-unet", str(ckpt), "-o", str(onnx_path)])
+    assert result.exit_code == 0, result.output
+    model, _ = load_model(ckpt)
+    seg = UNetSkinSegmenter(onnx_path)
+    assert seg.size == 32
+    x = np.random.default_rng(1).random((3, 3, 64, 32), dtype=np.float32)
+    got = seg.session.run(None, {seg.input_name: x})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_segmenter_runs_without_torch(sample_rgb: np.ndarray, tmp_path: Path) -> None:
+    """Import and run the shipped segmenter with torch made unimportable."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, meiyan, meiyan.skin, meiyan.models, meiyan.cli.train_cmds\n"
+        "from meiyan.skin.unet_onnx import UNetSkinSegmenter\n"
+        "img = np.load(sys.argv[1])\n"
+        "m = UNetSkinSegmenter()(img)\n"
+        "assert m.shape == img.shape[:2] and m.dtype == np.float32, (m.shape, m.dtype)\n"
+        "assert 0 <= m.min() and m.max() <= 1 and 0.02 < (m > 0.5).mean() < 0.6\n"
+        "assert sys.modules['torch'] is None\n"
+    )
+    path = tmp_path / "sample.npy"
+    np.save(path, sample_rgb)
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_shipped_model_on_fasseg_test(real_data: Path) -> None:
+    """The registered ``unet`` (faces found and framed) reaches 0.90 mean IoU on FASSEG test."""
+    from meiyan.skin.unet_onnx import UNetSkinSegmenter
+
+    test_dir = real_data / "fasseg-multipose" / "test"
+    if not test_dir.is_dir():
+        pytest.skip(f"{test_dir} not found (../shared/data or $MEIYAN_DATA)")
+    seg = UNetSkinSegmenter()
+    ious = []
+    for pair in load_pairs(test_dir):
+        pred = seg(pair.image) >= 0.5
+        ious.append((pred & pair.mask).sum() / max((pred | pair.mask).sum(), 1))
+    assert len(ious) == 92
+    assert np.mean(ious) >= 0.90
+
+
+# --- framing and augmentation --------------------------------------------------------------
+
+
+def test_letterbox_round_trip() -> None:
+    mask = np.zeros((90, 60), np.float32)
+    mask[20:70, 10:40] = 1.0
+    win = whole_image_window(90, 60)
+    assert (win.x0, win.y0, win.side) == (-15, 0, 90)
+    small = crop(mask, win, 32)
+    assert small.shape == (32, 32)
+    back = uncrop(small, win, 90, 60)
+    assert back.shape == (90, 60)
+    assert ((back >= 0.5) == (mask >= 0.5)).mean() > 0.97
+
+
+def test_uncrop_feathers_only_edges_inside_the_image() -> None:
+    ones = np.ones((16, 16), np.float32)
+    inner = uncrop(ones, Window(10, 10, 40), 100, 100, feather=0.1)
+    assert inner[30, 30] == 1.0 and inner[30, 10] < 0.2 and inner[10, 30] < 0.2
+    assert inner[5, 5] == 0.0 and inner[60, 60] == 0.0
+    corner = uncrop(ones, Window(0, 0, 40), 100, 100, feather=0.1)  # top and left on the border
+    assert corner[0, 20] == 1.0 and corner[20, 0] == 1.0 and corner[39, 20] < 0.2
+
+
+def test_face_window_is_square_around_the_landmarks() -> None:
+    pts = np.array([[100, 200], [160, 280]], np.float32)
+    win = face_window(pts)
+    assert win.side > 80
+    assert win.x0 < 100 and win.x0 + win.side > 160
+    assert win.y0 < 200 and win.y0 + win.side > 280
+    turned = face_window(pts, yaw_deg=60.0)  # the back of the head is on the image's right
+    assert turned.side == win.side and turned.x0 > win.x0 and turned.y0 == win.y0
+
+
+def test_augment_keeps_image_and_mask_aligned() -> None:
+    image = np.zeros((64, 64, 3), np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    cv2.rectangle(image, (10, 20), (30, 50), (255, 255, 255), -1)
+    cv2.rectangle(mask, (10, 20), (30, 50), 1.0, -1)
+    cfg = AugmentConfig(brightness=0, contrast=0, saturation=0, hue_deg=0, gamma=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        img2, mask2 = augment(image, mask, rng, cfg)
+        assert img2.dtype == np.uint8 and mask2.dtype == np.float32
+        assert ((img2[..., 0] >= 128) == (mask2 >= 0.5)).mean() > 0.99
+    img3, _ = augment(image, mask, rng)  # with colour changes: the photo changes, the range holds
+    assert img3.shape == image.shape
+
+
+# --- data readers --------------------------------------------------------------------------
+
+
+def test_lfw_reader_parses_a_written_sample(tmp_path: Path) -> None:
+    gt = np.zeros((20, 20, 3), np.uint8)
+    gt[...] = (0, 0, 255)  # background: blue
+    gt[:6] = (255, 0, 0)  # hair: red
+    gt[8:16, 4:16] = (0, 250, 5)  # skin: green (not exactly pure, as after resampling)
+    photo = np.full((20, 20, 3), 128, np.uint8)
+    (tmp_path / "parts_lfw_funneled_gt_images").mkdir()
+    (tmp_path / "lfw_funneled" / "Jane_Doe").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "parts_lfw_funneled_gt_images" / "Jane_Doe_0001.ppm"),
+                gt[..., ::-1])
+    cv2.imwrite(str(tmp_path / "parts_lfw_funneled_gt_images" / "No_Photo_0001.ppm"),
+                gt[..., ::-1])
+    cv2.imwrite(str(tmp_path / "lfw_funneled" / "Jane_Doe" / "Jane_Doe_0001.jpg"), photo)
+    assert detect_layout(tmp_path) == "lfw"
+    pairs = read_lfw_parts(tmp_path)
+    assert [p.name for p in pairs] == ["Jane_Doe_0001"]
+    expected = np.zeros((20, 20), bool)
+    expected[8:16, 4:16] = True
+    np.testing.assert_array_equal(pairs[0].mask, expected)
+    assert pairs[0].image.shape == (20, 20, 3)
+
+
+def test_folder_reader_binary_masks_and_label_maps(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    labels = np.array([[0, 1, 2], [4, 5, 1]], np.uint8)
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((2, 3, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "masks" / "a.png"), labels)
+    assert detect_layout(tmp_path) == "folder"
+    binary = load_pairs(tmp_path)[0].mask
+    np.testing.assert_array_equal(binary, labels > 0)
+    by_label = load_pairs(tmp_path, skin_labels=[1, 4])[0].mask
+    np.testing.assert_array_equal(by_label, np.isin(labels, [1, 4]))
+
+
+def test_fasseg_reader(real_data: Path) -> None:
+    train_dir = real_data / "fasseg-multipose" / "train"
+    if not train_dir.is_dir():
+        pytest.skip(f"{train_dir} not found (../shared/data or $MEIYAN_DATA)")
+    assert detect_layout(train_dir) == "fasseg"
+    pairs = load_pairs(train_dir)
+    assert len(pairs) == 182
+    coverage = np.mean([p.mask.mean() for p in pairs])
+    assert 0.1 < coverage < 0.7
+
+
+# --- model files ---------------------------------------------------------------------------
+
+
+def test_download_accepts_a_good_file_and_rejects_a_wrong_digest(tmp_path: Path) -> None:
+    src = tmp_path / "weights.bin"
+    src.write_bytes(b"meiyan" * 1000)
+    digest = sha256_file(src)
+    by_path = download(str(src), tmp_path / "cache" / "a.bin", digest)
+    by_url = download(src.as_uri(), tmp_path / "cache" / "b.bin", digest)
+    assert by_path.read_bytes() == by_url.read_bytes() == src.read_bytes()
+    with pytest.raises(ModelError, match="SHA-256"):
+        download(src.as_uri(), tmp_path / "cache" / "c.bin", "0" * 64)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["a.bin", "b.bin"]
+    with pytest.raises(ModelError, match="cannot"):
+        download((tmp_path / "missing.bin").as_uri(), tmp_path / "cache" / "d.bin", digest)
+
+
+def test_registry_fetches_into_the_cache_once(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "tiny.onnx"
+    src.write_bytes(b"not really onnx")
+    monkeypatch.setenv("MEIYAN_MODELS", str(tmp_path / "models"))
+    register(ModelSpec("test-tiny", "test_tiny.onnx", sha256_file(src), url=src.as_uri()))
+    path = model_path("test-tiny")
+    assert path == tmp_path / "models" / "test_tiny.onnx"
+    src.unlink()  # a second lookup uses the cached, verified copy
+    assert model_path("test-tiny") == path
+    path.write_bytes(b"tampered")
+    with pytest.raises(ModelError, match="SHA-256"):
+        model_path("test-tiny")
+    register(ModelSpec("test-none", "test_none.onnx", "0" * 64))
+    with pytest.raises(ModelError, match="no URL"):
+        model_path("test-none")
+
+
+def test_shipped_model_is_registered_and_verified() -> None:
+    path = model_path("skin-unet", allow_download=False)
+    assert path.parent.name == "models" and path.stat().st_size <= 10 * 1024 * 1024
+    assert path.with_suffix(".md").is_file()
+
+
+def test_segment_frames_each_face_and_returns_none_without(sample_rgb: np.ndarray) -> None:
+    from meiyan.face import detect_faces
+    from meiyan.skin.unet_onnx import UNetSkinSegmenter
+
+    seg = UNetSkinSegmenter(find_faces=False)
+    assert seg.segment(sample_rgb) is None
+    whole = seg(sample_rgb)  # no face: the letterboxed whole image
+    assert whole.shape == sample_rgb.shape[:2] and whole.dtype == np.float32
+    (face,) = detect_faces(sample_rgb)
+    mask = seg.segment(sample_rgb, [face])
+    win = face_window(face.landmarks, face.pose.yaw)
+    inside = np.zeros(mask.shape, bool)
+    inside[max(win.y0, 0) : win.y0 + win.side, max(win.x0, 0) : win.x0 + win.side] = True
+    # Eyes, lips and inner mouth are cut out by the landmarks, whatever the network says.
+    for name in ("eyes", "upper_lip", "lower_lip", "inner_mouth"):
+        region = face.region(name, 0)
+        assert (mask <= 1.0 - region + 1e-6).all(), name
+        assert mask[region == 1.0].max() == 0.0, name
+    assert mask[~inside].max() == 0.0 and mask[inside].max() > 0.5
