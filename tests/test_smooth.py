@@ -111,7 +111,7 @@ def test_highpass_reduce_strength_zero_is_identity() -> None:
 
 
 def test_beautify_all_zero_is_identity(sample_rgb: np.ndarray) -> None:
-    out = meiyan.beautify(sample_rgb, smooth=0.0, detail=0.0)
+    out = meiyan.beautify(sample_rgb, smooth=0, tone=0, blemish=0, whiten=0, detail=0)
     assert np.array_equal(out, sample_rgb)
 
 

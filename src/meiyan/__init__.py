@@ -6,12 +6,14 @@ The small public API: :func:`smooth` and :func:`beautify` take an RGB image as a
 
 from importlib.metadata import PackageNotFoundError, version
 
+from meiyan import makeup
 from meiyan.retouch.beautify import BeautifySettings, beautify
 from meiyan.retouch.smooth import smooth
+from meiyan.skin import skin_mask
 
 try:
     __version__ = version("meiyan")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-__all__ = ["BeautifySettings", "__version__", "beautify", "smooth"]
+__all__ = ["BeautifySettings", "__version__", "beautify", "makeup", "skin_mask", "smooth"]

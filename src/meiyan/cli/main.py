@@ -11,9 +11,13 @@ import numpy as np
 
 from meiyan import __version__
 from meiyan.cli.batch import run_batch
-from meiyan.io.image import DEFAULT_MAX_PIXELS, from_float, read_image, to_float, write_image
+from meiyan.cli.face_cmds import landmarks, mask
+from meiyan.cli.makeup_cmds import makeup_cmd
+from meiyan.cli.options import batch_options
+from meiyan.cli.train_cmds import export, train
+from meiyan.io.image import from_float, read_image, to_float, write_image
 from meiyan.io.paths import output_path
-from meiyan.retouch.beautify import BeautifySettings, beautify
+from meiyan.retouch.beautify import FRECKLE_MODES, PRESETS, BeautifySettings, retouch
 from meiyan.retouch.smooth import FILTER_SETTINGS, smooth
 from meiyan.skin import registry
 
@@ -22,27 +26,6 @@ STRENGTH = click.FloatRange(0.0, 1.0)
 
 def _skin_choice() -> click.Choice:
     return click.Choice([*registry.available(), "none"])
-
-
-def io_options(fn: Callable) -> Callable:
-    """The options every image-writing command shares."""
-    fn = click.option(
-        "--max-pixels",
-        type=click.IntRange(min=1),
-        default=DEFAULT_MAX_PIXELS,
-        show_default=True,
-        help="Refuse images with more pixels than this (decompression-bomb guard).",
-    )(fn)
-    fn = click.option("--overwrite", is_flag=True, help="Replace existing output files.")(fn)
-    fn = click.option(
-        "-o",
-        "--output",
-        "out_dir",
-        required=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Output folder; each result is named after its input.",
-    )(fn)
-    return click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))(fn)
 
 
 def process_files(
@@ -75,7 +58,7 @@ def main() -> None:
 
 
 @main.command("smooth")
-@io_options
+@batch_options
 @click.option(
     "--filter",
     "filter_name",
@@ -117,45 +100,128 @@ def smooth_cmd(
 
 
 @main.command("beautify")
-@io_options
+@batch_options
 @click.option(
-    "--smooth", "smooth_s", type=STRENGTH, default=0.5, show_default=True, help="Smoothing."
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="natural",
+    show_default=True,
+    help="Starting strengths; the options below override them.",
 )
+@click.option("--smooth", "smooth_s", type=STRENGTH, help="Skin smoothing [natural: 0.5].")
+@click.option("--tone", type=STRENGTH, help="Even tone: redness, blotches [natural: 0.4].")
+@click.option("--blemish", type=STRENGTH, help="Blemish removal [natural: 0.8].")
+@click.option("--whiten", type=STRENGTH, help="Hue-keeping whitening [natural: 0.2].")
+@click.option("--detail", type=STRENGTH, help="Lighten dark lines (high pass) [natural: 0].")
+@click.option("--texture", type=STRENGTH, help="Fine texture kept by smoothing [natural: 0.5].")
 @click.option(
-    "--detail", type=STRENGTH, default=0.5, show_default=True, help="High-pass detail reduction."
+    "--freckles",
+    type=click.Choice(FRECKLE_MODES),
+    help="Freckles under blemish removal [natural: keep].",
 )
-@click.option("--texture", type=STRENGTH, default=0.5, show_default=True, help="Fine texture kept.")
+@click.option("--moles", is_flag=True, default=None, help="Remove moles too (kept by default).")
 @click.option(
     "--filter",
     "filter_name",
     type=click.Choice(sorted(FILTER_SETTINGS)),
-    default="guided",
-    show_default=True,
-    help="Edge-preserving filter of the smoothing stage.",
+    help="Edge-preserving filter of the smoothing stage [guided].",
 )
 @click.option(
-    "--skin", type=_skin_choice(), default="auto", show_default=True, help="Skin segmenter."
+    "--skin",
+    type=_skin_choice(),
+    default="auto",
+    show_default=True,
+    help="Skin mask: 'auto' is each face's landmarks refined by its own skin colour; a "
+    "segmenter name runs it on each face crop (and, with no face, smooths by it alone); "
+    "'none' treats the whole frame as skin.",
+)
+@click.option(
+    "--min-face",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Smallest face searched for, as a share of the long side [0.08]; smaller is slower.",
+)
+@click.option("--compare", is_flag=True, help="Also write NAME_compare: before | after.")
+@click.option(
+    "--save-masks",
+    is_flag=True,
+    help="Also write the skin and blemish masks as NAME_skin.png and NAME_blemish.png.",
 )
 def beautify_cmd(
     inputs: tuple[Path, ...],
     out_dir: Path,
     overwrite: bool,
     max_pixels: int,
-    smooth_s: float,
-    detail: float,
-    texture: float,
-    filter_name: str,
+    preset: str,
+    smooth_s: float | None,
+    tone: float | None,
+    blemish: float | None,
+    whiten: float | None,
+    detail: float | None,
+    texture: float | None,
+    freckles: str | None,
+    moles: bool | None,
+    filter_name: str | None,
     skin: str,
+    min_face: float | None,
+    compare: bool,
+    save_masks: bool,
 ) -> None:
-    """Retouch each portrait IN (files or folders) into OUT: the main job."""
-    settings = BeautifySettings(
-        smooth=smooth_s, detail=detail, texture=texture, filter=filter_name, skin=skin
+    """Retouch each portrait IN (files or folders) into OUT: the main job.
+
+    Faces are found and retouched each at a working resolution: blemishes healed, skin
+    smoothed, its tone evened and whitened, confined to skin. Strength 0 everywhere writes the
+    input pixels unchanged; a photo without a face is written unchanged with a warning.
+    """
+    from dataclasses import replace
+
+    from meiyan.io.image import LoadedImage
+
+    chosen = {
+        "smooth": smooth_s,
+        "tone": tone,
+        "blemish": blemish,
+        "whiten": whiten,
+        "detail": detail,
+        "texture": texture,
+        "freckles": freckles,
+        "moles": moles,
+        "filter": filter_name,
+        "min_face": min_face,
+    }
+    settings = BeautifySettings.preset(
+        preset, skin=skin, **{k: v for k, v in chosen.items() if v is not None}
     )
-    process_files(
-        inputs,
-        out_dir,
-        lambda px: beautify(px, settings),
-        overwrite=overwrite,
-        max_pixels=max_pixels,
-        desc="beautify",
-    )
+
+    def write_mask(path: Path, img: LoadedImage, name: str, mask: np.ndarray) -> None:
+        gray = replace(img, alpha=None, icc_profile=None, exif=None, grayscale=True)
+        target = output_path(path, out_dir, f"_{name}.png")
+        pixels = np.repeat(from_float(mask, np.uint8)[..., None], 3, axis=2)
+        write_image(target, pixels, like=gray, overwrite=overwrite)
+
+    def job(path: Path) -> None:
+        img = read_image(path, max_pixels=max_pixels)
+        pixels = img.pixels
+        if pixels.dtype == np.uint8:
+            result = retouch(pixels, settings)
+            out = result.image
+        else:  # 16-bit: process in float, keep the depth
+            result = retouch(to_float(pixels), settings)
+            out = from_float(result.image, pixels.dtype)
+        for message in result.warnings:
+            click.echo(f"meiyan: warning: {path}: {message}", err=True)
+        write_image(output_path(path, out_dir), out, like=img, overwrite=overwrite)
+        if compare:
+            side = output_path(path, out_dir, f"_compare{path.suffix}")
+            write_image(side, np.hstack([pixels, out]), like=img, overwrite=overwrite)
+        if save_masks:
+            write_mask(path, img, "skin", result.skin_mask())
+            write_mask(path, img, "blemish", result.blemish_mask())
+
+    sys.exit(run_batch(inputs, job, desc="beautify"))
+
+
+main.add_command(mask)
+main.add_command(landmarks)
+main.add_command(makeup_cmd)
+main.add_command(train)
+main.add_command(export)

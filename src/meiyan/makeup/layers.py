@@ -1,0 +1,232 @@
+"""Virtual makeup layers: lipstick, blush, eyeshadow, eyeliner, brow tint and foundation.
+
+Each layer is a small frozen record (its colour as ``"#rrggbb"`` and its strength in [0, 1])
+that paints itself onto the CIE Lab window of one face through that face's soft region masks.
+Painting follows the cosmetics-rendering practice of colour replacement that keeps the skin's
+own texture: the layer's colour replaces the region's mean chroma while the pixel-to-pixel
+variation (pores, lip lines, highlights, shading) rides on top, then the result is blended in
+by the soft mask times the strength (T. Porter and T. Duff, "Compositing digital images",
+SIGGRAPH 1984: ``out = src + alpha (layer - src)``). Lipstick finishes follow the dichromatic
+reflection model (S. A. Shafer, "Using color to separate reflection components", Color
+Research & Application 10(4), 1985): gloss strengthens the specular highlights (bright, low
+chroma), matte damps them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from meiyan._array import Mask
+from meiyan.makeup.colour import belonging, hex_to_lab
+from meiyan.makeup.regions import FaceFrame
+
+FINISHES = ("matte", "gloss")
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """What a layer paints through: one face's soft and hard masks (see
+    :func:`meiyan.makeup.regions.makeup_masks`) and its frame."""
+
+    soft: dict[str, Mask]
+    hard: dict[str, Mask]
+    frame: FaceFrame
+
+
+def _mean(lab: np.ndarray, weights: Mask) -> np.ndarray:
+    total = float(weights.sum())
+    if total <= 0:
+        return np.zeros(3, np.float32)
+    return (lab * weights[..., None]).reshape(-1, 3).sum(axis=0) / total
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), max(sigma, 0.5), borderType=cv2.BORDER_REPLICATE)
+
+
+def _recolour(
+    lab: np.ndarray, target: np.ndarray, mean: np.ndarray, light: float, chroma_keep: float
+) -> np.ndarray:
+    """``lab`` moved to ``target`` colour: lightness shifted by ``light`` of the mean's gap,
+    chroma set to the target's plus ``chroma_keep`` of each pixel's own deviation."""
+    out = np.empty_like(lab)
+    out[..., 0] = lab[..., 0] + light * (target[0] - mean[0])
+    out[..., 1:] = target[1:] + chroma_keep * (lab[..., 1:] - mean[1:])
+    return out
+
+
+def _blend(lab: np.ndarray, layer: np.ndarray, alpha: Mask) -> np.ndarray:
+    return lab + alpha[..., None] * (layer - lab)
+
+
+def _check_strength(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+@dataclass(frozen=True)
+class Layer(ABC):
+    """Base of every layer: ``color`` ``"#rrggbb"``, ``strength`` in [0, 1]; ``region`` is the
+    user-facing region (of :data:`meiyan.makeup.regions.REGION_NAMES`) it belongs to."""
+
+    region: ClassVar[str]
+    color: str
+    strength: float = 0.5
+    _lab: np.ndarray | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_strength(f"{type(self).__name__.lower()} strength", self.strength)
+        object.__setattr__(self, "_lab", hex_to_lab(self.color))
+
+    @abstractmethod
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        """``lab`` with this layer at ``amount`` (the region's shade) times its strength."""
+
+
+@dataclass(frozen=True)
+class Lipstick(Layer):
+    """Lip colour over the lips (never the teeth): ``finish`` ``"gloss"`` or ``"matte"``."""
+
+    region: ClassVar[str] = "lips"
+    color: str = "#b3263c"
+    strength: float = 0.6
+    finish: str = "gloss"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.finish not in FINISHES:
+            raise ValueError(f"finish must be one of {FINISHES}, got {self.finish!r}")
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        mean = _mean(lab, canvas.hard["lips"])
+        layer = _recolour(lab, self._lab, mean, light=1.0, chroma_keep=0.25)
+        # Specular highlights: lightness above the lips' local mean (dichromatic model).
+        L = lab[..., 0]
+        spec = np.maximum(L - _blur(L, 0.04 * canvas.frame.scale), 0.0)
+        if self.finish == "gloss":
+            boost = 1.5 * spec
+            layer[..., 0] += boost
+            layer[..., 1:] *= (1.0 - np.clip(boost / 25.0, 0.0, 0.6))[..., None]
+        else:  # matte: highlights damped, texture flattened
+            layer[..., 0] -= 0.7 * spec
+        return _blend(lab, layer, canvas.soft["lips"] * (self.strength * amount))
+
+
+@dataclass(frozen=True)
+class Blush(Layer):
+    """Colour on the cheek apples, fading out over the cheeks."""
+
+    region: ClassVar[str] = "blush"
+    color: str = "#e8808a"
+    strength: float = 0.3
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        mean = _mean(lab, canvas.hard["blush"])
+        layer = _recolour(lab, self._lab, mean, light=0.3, chroma_keep=1.0)
+        # Densest on the apple: the patch blurred to a blob, peak 1.
+        blob = _blur(canvas.hard["blush"], 0.15 * canvas.frame.scale)
+        density = blob / max(float(blob.max()), 1e-6)
+        return _blend(lab, layer, canvas.soft["blush"] * density * (self.strength * amount))
+
+
+@dataclass(frozen=True)
+class Eyeshadow(Layer):
+    """Colour on the lids up to the brows, densest at the lash line."""
+
+    region: ClassVar[str] = "eyes"
+    color: str = "#8c6a5c"
+    strength: float = 0.4
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        zone = canvas.hard["eye_shadow"]
+        mean = _mean(lab, zone)
+        layer = _recolour(lab, self._lab, mean, light=0.8, chroma_keep=0.5)
+        # Density falls off with the distance from the eye opening.
+        outside = (canvas.hard["eye_openings"] < 0.5).astype(np.uint8)
+        dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+        density = np.exp(-dist / (0.25 * canvas.frame.scale)).astype(np.float32)
+        return _blend(lab, layer, canvas.soft["eye_shadow"] * density * (self.strength * amount))
+
+
+@dataclass(frozen=True)
+class Eyeliner(Layer):
+    """A line along the upper lashes with a short wing."""
+
+    region: ClassVar[str] = "eyes"
+    color: str = "#1c1616"
+    strength: float = 0.6
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        mean = _mean(lab, canvas.hard["eyeliner"])
+        layer = _recolour(lab, self._lab, mean, light=1.0, chroma_keep=0.2)
+        return _blend(lab, layer, canvas.soft["eyeliner"] * (self.strength * amount))
+
+
+@dataclass(frozen=True)
+class BrowTint(Layer):
+    """Brow colour, on the hairs more than on the skin between them."""
+
+    region: ClassVar[str] = "brows"
+    color: str = "#3e2c22"
+    strength: float = 0.4
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        brows = canvas.hard["brows"]
+        mean = _mean(lab, brows)
+        skin_L = _mean(lab, canvas.hard["eye_shadow"])[0]
+        # Hairs are darker than the lid skin below: full tint 15 L* below it, a third on skin.
+        hair = np.clip((skin_L - lab[..., 0]) / 15.0, 1.0 / 3.0, 1.0)
+        layer = _recolour(lab, self._lab, mean, light=0.8, chroma_keep=0.5)
+        return _blend(lab, layer, canvas.soft["brows"] * hair * (self.strength * amount))
+
+
+@dataclass(frozen=True)
+class Foundation(Layer):
+    """Even skin tone: the skin's blotchy low-frequency chroma replaced by one tone.
+
+    ``color``: the foundation's shade; empty (``""``) takes the person's own median skin
+    colour, which evens the tone without changing it. Shading (the face's relief) is kept.
+    """
+
+    region: ClassVar[str] = "skin"
+    color: str = ""
+    strength: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_strength("foundation strength", self.strength)
+        object.__setattr__(self, "_lab", hex_to_lab(self.color) if self.color else None)
+
+    def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        core = canvas.hard["skin_core"]
+        own = belonging(lab, core)
+        mean = _mean(lab, core * own)
+        target = mean if self._lab is None else self._lab
+        sigma = 0.15 * canvas.frame.scale
+        likeness = belonging(lab, canvas.hard["skin"])  # hair across the face is not skin
+        skin = canvas.hard["skin"] * likeness
+        # Local mean chroma by normalised convolution over skin only.
+        local = (
+            _blur(lab[..., 1:] * skin[..., None], sigma)
+            / np.maximum(_blur(skin, sigma), 1e-3)[..., None]
+        )
+        layer = lab.copy()
+        layer[..., 0] += target[0] - mean[0]
+        layer[..., 1:] += target[1:] - local
+        keep = _blur(likeness, 0.02 * canvas.frame.scale)
+        return _blend(lab, layer, canvas.soft["skin"] * keep * (self.strength * amount))
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    "foundation": Foundation,
+    "blush": Blush,
+    "eyeshadow": Eyeshadow,
+    "eyeliner": Eyeliner,
+    "brows": BrowTint,
+    "lipstick": Lipstick,
+}
+"""Layer kinds by their name in looks data, in painting order (bottom to top)."""

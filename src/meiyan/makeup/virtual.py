@@ -1,0 +1,31 @@
+"""Virtual makeup: paint a look's layers onto one face."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from meiyan.makeup.layers import Canvas
+from meiyan.makeup.looks import Look
+from meiyan.makeup.regions import FaceFrame, makeup_masks
+
+
+def apply_look(
+    lab: np.ndarray, points: np.ndarray, look: Look, shades: Mapping[str, float]
+) -> np.ndarray:
+    """Paint ``look`` onto one face: ``lab`` is the float32 Lab window around it, ``points``
+    its ``(478, 2)`` landmarks in window pixels, ``shades`` the amount per region (each layer's
+    strength is multiplied by its region's shade; regions absent or at 0 are left alone)."""
+    shape = lab.shape[:2]
+    canvas = Canvas(
+        soft=makeup_masks(points, shape, soft=True),
+        hard=makeup_masks(points, shape, soft=False),
+        frame=FaceFrame.of(points),
+    )
+    out = lab.copy()
+    for layer in look.layers:
+        amount = float(shades.get(layer.region, 0.0))
+        if amount > 0.0 and layer.strength > 0.0:
+            out = layer.paint(out, canvas, amount)
+    return out

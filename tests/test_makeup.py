@@ -1,0 +1,376 @@
+"""Makeup: regions, warp, histogram matching, reference transfer, looks, CLI.
+
+Every test uses the shipped public-domain sample portrait and copies derived from it
+(mirrored, rotated, recoloured) as references "with another pose".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from meiyan.errors import MeiyanError
+from meiyan.face import detect_faces, region_mask
+from meiyan.makeup import (
+    REGION_NAMES,
+    Lipstick,
+    Look,
+    NoFaceError,
+    Reference,
+    get_look,
+    look_names,
+    makeup,
+    makeup_masks,
+)
+from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab
+from meiyan.makeup.faces import FaceCrop
+from meiyan.makeup.regions import PARTS
+from meiyan.makeup.transfer import match_histograms
+from meiyan.makeup.warp import face_warp
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
+BLUE = np.array([40, 70, 230], np.uint8)  # a lip colour the sample's photo does not have
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def face(photo: np.ndarray):
+    return detect_faces(photo)[0]
+
+
+@pytest.fixture(scope="module")
+def masks(photo: np.ndarray, face) -> dict[str, np.ndarray]:
+    return makeup_masks(face.landmarks, photo.shape[:2], soft=True)
+
+
+@pytest.fixture(scope="module")
+def hard(photo: np.ndarray, face) -> dict[str, np.ndarray]:
+    return makeup_masks(face.landmarks, photo.shape[:2], soft=False)
+
+
+def turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """``image`` mirrored and rotated about its centre: the same face in another pose."""
+    h, w = image.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(image[:, ::-1].copy(), rot, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.fixture(scope="module")
+def blue_lips_reference(photo: np.ndarray, face, hard) -> np.ndarray:
+    """The sample with blue lipstick (its own lip texture kept), mirrored and rotated 12°."""
+    lab = rgb_to_lab(photo.astype(np.float32) / 255)
+    blue = rgb_to_lab(BLUE.reshape(1, 1, 3).astype(np.float32) / 255).reshape(3)
+    painted = lab.copy()
+    painted[..., 1:] = blue[1:]
+    painted[..., 0] = lab[..., 0] + (blue[0] - lab[..., 0][hard["lips"] > 0.5].mean())
+    alpha = hard["lips"][..., None]
+    out = lab_to_rgb(lab + alpha * (painted - lab))
+    return turned((out * 255 + 0.5).astype(np.uint8), 12.0)
+
+
+def mean_lab(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    lab = rgb_to_lab(image.astype(np.float32) / 255)
+    return lab[mask].mean(axis=0)
+
+
+# ------------------------------------------------------------------------------ regions
+
+
+def test_every_part_is_a_mask_inside_the_face(masks, hard, photo, face) -> None:
+    h, w = photo.shape[:2]
+    oval = region_mask(face.landmarks, "face_oval", (h, w)) > 0
+    for name in PARTS:
+        for m in (masks[name], hard[name]):
+            assert m.shape == (h, w) and m.dtype == np.float32
+            assert m.min() >= 0.0 and m.max() <= 1.0
+            assert m[~oval].max() == 0.0, f"{name} reaches outside the face"
+        assert hard[name].sum() > 10, f"{name} is empty"
+
+
+def test_parts_that_must_not_touch_are_disjoint(masks, hard) -> None:
+    # No pixel is more than half in two parts (they share only anti-aliased edge pixels).
+    pairs = [
+        ("upper_lip", "lower_lip"),
+        ("lips", "inner_mouth"),
+        ("lips", "skin"),
+        ("eye_shadow", "eye_openings"),
+        ("eye_shadow", "brows"),
+        ("eyeliner", "eye_openings"),
+        ("brows", "skin"),
+        ("skin", "eye_openings"),
+        ("skin_core", "eyes"),
+        ("skin_core", "blush"),
+    ]
+    for a, b in pairs:
+        assert not ((hard[a] > 0.5) & (hard[b] > 0.5)).any(), (a, b)
+    # Soft masks never reach inside teeth or eyeballs, feathered or not.
+    teeth = hard["inner_mouth"] >= 0.999
+    eyeballs = hard["eye_openings"] >= 0.999
+    assert teeth.sum() > 20, "the sample smiles: its teeth must be found"
+    for name in ("upper_lip", "lower_lip", "lips", "skin", "blush"):
+        assert masks[name][teeth].max() == 0.0, name
+    for name in ("eye_shadow", "eyeliner", "eyes", "skin", "brows"):
+        assert masks[name][eyeballs].max() == 0.0, name
+
+
+def test_closed_eyes_keep_their_shadow_and_liner(face, photo) -> None:
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    lm = face.landmarks.astype(np.float64).copy()
+    for eye in (fmc.FACEMESH_LEFT_EYE, fmc.FACEMESH_RIGHT_EYE):
+        idx = sorted({i for e in eye for i in e})
+        lm[idx, 1] = lm[idx, 1].mean()  # lids shut: the opening is a line
+    m = makeup_masks(lm, photo.shape[:2], soft=False)
+    open_eyes = makeup_masks(face.landmarks, photo.shape[:2], soft=False)
+    # The shut opening is a line of anti-aliased pixels; shadow and liner are still there.
+    assert m["eye_openings"].sum() < 0.4 * open_eyes["eye_openings"].sum()
+    assert m["eye_shadow"].sum() > 0.5 * open_eyes["eye_shadow"].sum()
+    assert m["eyeliner"].sum() > 0.5 * open_eyes["eyeliner"].sum()
+    assert not ((m["eye_shadow"] > 0.5) & (m["eye_openings"] > 0.5)).any()
+
+
+# ---------------------------------------------------------------------------- warp, match
+
+
+def test_warp_is_exact_for_an_affine_motion() -> None:
+    rng = np.random.default_rng(3)
+    dst = rng.uniform(10, 150, (40, 2))
+    a = np.array([[0.8, 0.3], [-0.2, 1.1]])
+    src = dst @ a.T + (7.0, -2.0)
+    warp = face_warp(src, dst, (160, 160), (200, 200))
+    gy, gx = np.mgrid[0:160, 0:160]
+    inside = warp.valid > 0
+    expected = np.stack([gx, gy], axis=-1) @ a.T + (7.0, -2.0)
+    assert inside.mean() > 0.3
+    assert np.abs(warp.map_x[inside] - expected[..., 0][inside]).max() < 1e-3
+    assert np.abs(warp.map_y[inside] - expected[..., 1][inside]).max() < 1e-3
+
+
+def test_warp_distrusts_folded_triangles() -> None:
+    dst = np.array([[0, 0], [100, 0], [0, 100], [100, 100], [50, 50]], np.float64)
+    src = dst.copy()
+    src[4] = (150, 150)  # the centre point jumps past a corner: triangles fold over
+    warp = face_warp(src, dst, (101, 101), (200, 200))
+    assert warp.valid.min() == 0.0 and (warp.valid[warp.map_x >= 0] == 0).any()
+
+
+def test_histogram_matching_gives_the_reference_distribution() -> None:
+    rng = np.random.default_rng(0)
+    src = np.column_stack(
+        [rng.normal(60, 5, 4000), rng.normal(10, 2, 4000), rng.normal(15, 3, 4000)]
+    )
+    ref = np.column_stack(
+        [rng.gamma(4, 3, 5000) + 30, rng.normal(40, 6, 5000), rng.normal(20, 1, 5000)]
+    )
+    w, rw = np.ones(len(src)), np.ones(len(ref))
+    out = match_histograms(src, w, ref, rw, src)
+    qs = np.linspace(0.05, 0.95, 19)
+    for c in range(3):
+        assert np.abs(np.quantile(out[:, c], qs) - np.quantile(ref[:, c], qs)).max() < 1.0, c
+    # A slope limit keeps contrast within the bound, and the mean still maps to the mean.
+    limited = match_histograms(src, w, ref, rw, src, max_slope=1.25)
+    assert limited[:, 0].std() <= 1.25 * src[:, 0].std() + 0.1
+    assert abs(limited[:, 0].mean() - ref[:, 0].mean()) < 0.5
+
+
+# ------------------------------------------------------------------------------ transfer
+
+
+def test_shade_zero_is_the_identity(photo: np.ndarray, blue_lips_reference) -> None:
+    ref = Reference.of(blue_lips_reference)
+    assert np.array_equal(makeup(photo, reference=ref, shade=0.0), photo)
+    assert np.array_equal(makeup(photo, look="party", shade=0.0), photo)
+    zero = dict.fromkeys(REGION_NAMES, 0.0)
+    assert np.array_equal(makeup(photo, reference=ref, shade=zero), photo)
+    as_float = photo.astype(np.float32) / 255
+    assert np.array_equal(makeup(as_float, look="natural", shade=0.0), as_float)
+
+
+def test_the_package_is_callable(photo) -> None:
+    import meiyan.makeup as package
+
+    assert np.array_equal(
+        package(photo, look="party", regions="lips"), makeup(photo, look="party", regions="lips")
+    )
+
+
+def test_unselected_regions_stay_bit_exact(photo, masks, blue_lips_reference) -> None:
+    out = makeup(photo, reference=blue_lips_reference, regions="lips", shade={"lips": 0.6})
+    untouched = masks["lips"] == 0
+    assert np.array_equal(out[untouched], photo[untouched])
+    assert not np.array_equal(out, photo)
+    as_float = photo.astype(np.float64) / 255  # float results keep the caller's own values
+    out = makeup(as_float, reference=blue_lips_reference, regions="lips")
+    assert out.dtype == np.float64
+    assert np.array_equal(out[untouched], as_float[untouched])
+
+
+def test_turned_reference_puts_lip_colour_on_lips_only(
+    photo, hard, masks, blue_lips_reference
+) -> None:
+    out = makeup(photo, reference=blue_lips_reference, regions=["lips"])
+    lips = hard["lips"] > 0.9
+    blue_b = rgb_to_lab(BLUE.reshape(1, 1, 3).astype(np.float32) / 255).reshape(3)[2]
+    before, after = mean_lab(photo, lips), mean_lab(out, lips)
+    # Lips take the blue: b* falls more than half way to the lipstick's.
+    assert after[2] - blue_b < 0.5 * (before[2] - blue_b), (before, after, blue_b)
+    # Teeth (fully inside the inner mouth) and the skin around the lips do not.
+    teeth = cv2.erode((hard["inner_mouth"] > 0.999).astype(np.uint8), np.ones((3, 3))) > 0
+    assert teeth.sum() > 10
+    diff = np.abs(out.astype(int) - photo.astype(int)).max(axis=2)
+    assert diff[teeth].max() <= 2
+    assert np.array_equal(out[masks["lips"] == 0], photo[masks["lips"] == 0])
+
+
+def test_mixed_references_take_each_region_from_its_own(photo, hard, blue_lips_reference) -> None:
+    plain = turned(photo, -8.0)  # unpainted: its lips are the photo's own
+    out = makeup(photo, reference={"lips": blue_lips_reference, "skin": plain})
+    lips = hard["lips"] > 0.9
+    assert mean_lab(out, lips)[2] < mean_lab(photo, lips)[2] - 10
+    out_other = makeup(photo, reference={"lips": plain})
+    assert abs(mean_lab(out_other, lips)[2] - mean_lab(photo, lips)[2]) < 3
+
+
+def test_reference_light_does_not_come_along(photo, face, hard) -> None:
+    """A reference lit from one side gives its makeup, not its light: cheeks and lids of the
+    photo do not turn bright on one side and dark on the other."""
+    lab = rgb_to_lab(photo.astype(np.float32) / 255)
+    cx = float(face.landmarks[:, 0].mean())
+    u = (np.arange(photo.shape[1]) - cx) / 40.0
+    lit = lab.copy()
+    lit[..., 0] = np.clip((lab[..., 0] + 16) * np.exp(0.25 * u)[None, :] - 16, 0, 100)
+    side_lit = (lab_to_rgb(lit) * 255 + 0.5).astype(np.uint8)
+    out = makeup(photo, reference=side_lit, regions="blush,eyes")
+    right_half = np.arange(photo.shape[1])[None, :] >= cx
+
+    def lopsided(image: np.ndarray, part: str) -> float:
+        """How much more the right half's lightness changed than the left half's."""
+        d = rgb_to_lab(image.astype(np.float32) / 255)[..., 0] - lab[..., 0]
+        m = hard[part] > 0.5
+        return float(d[m & right_half].mean() - d[m & ~right_half].mean())
+
+    for part in ("blush", "eyes"):
+        assert lopsided(side_lit, part) > 15
+        assert abs(lopsided(out, part)) < 0.25 * lopsided(side_lit, part), part
+
+
+def test_no_face_in_the_reference_is_a_clear_error(photo) -> None:
+    blank = np.full((200, 240, 3), 127, np.uint8)
+    with pytest.raises(NoFaceError, match="no face found in the reference"):
+        makeup(photo, reference=blank)
+    with pytest.raises(MeiyanError, match="no face found in the image"):
+        makeup(blank, look="natural")
+    assert issubclass(NoFaceError, MeiyanError)
+
+
+def test_bad_arguments(photo) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        makeup(photo)
+    with pytest.raises(ValueError, match="unknown makeup region"):
+        makeup(photo, look="natural", regions="lips,nose")
+    with pytest.raises(ValueError, match="shade"):
+        makeup(photo, look="natural", shade=1.5)
+    with pytest.raises(ValueError, match="unknown look"):
+        makeup(photo, look="goth")
+
+
+def test_large_photo_is_worked_smaller_and_stays_exact_elsewhere(photo) -> None:
+    big = cv2.resize(photo[20:270, 110:360], None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
+    face = detect_faces(big)[0]
+    crop = FaceCrop.of(big, face)
+    assert crop.scale < 1.0  # the face is larger than the working size
+    out = makeup(big, look="party")
+    oval = region_mask(face.landmarks, "face_oval", big.shape[:2]) > 0
+    assert np.array_equal(out[~oval], big[~oval])
+    teeth = region_mask(face.landmarks, "inner_mouth", big.shape[:2]) >= 0.999
+    assert teeth.sum() > 100
+    assert np.abs(out[teeth].astype(int) - big[teeth].astype(int)).max() == 0
+    lips = region_mask(face.landmarks, ["upper_lip", "lower_lip"], big.shape[:2]) > 0.9
+    assert np.abs(out[lips].astype(int) - big[lips].astype(int)).sum(axis=1).mean() > 10
+
+
+# --------------------------------------------------------------------------------- looks
+
+
+def test_every_look_paints_the_face_only(photo, hard, masks) -> None:
+    face_area = np.maximum.reduce([masks[n] for n in ("skin", "lips", "eyes", "brows")]) > 0
+    assert set(look_names()) >= {"natural", "party"}
+    for name in look_names():
+        out = makeup(photo, look=name)
+        assert np.array_equal(out[~face_area], photo[~face_area]), name
+        diff = np.abs(out.astype(int) - photo.astype(int)).sum(axis=2)
+        assert diff[hard["lips"] > 0.9].mean() > 10, name
+        assert get_look(name).description
+
+
+def test_gloss_shines_more_than_matte(photo, hard) -> None:
+    lips = hard["lips"] > 0.9
+    looks = {
+        finish: Look(finish, "", (Lipstick(color="#b0102a", strength=1.0, finish=finish),))
+        for finish in ("gloss", "matte")
+    }
+    top = {
+        f: np.percentile(mean_lab(makeup(photo, look=lk), lips)[0], 50) for f, lk in looks.items()
+    }
+    shine = {
+        f: np.percentile(
+            rgb_to_lab(makeup(photo, look=lk).astype(np.float32) / 255)[..., 0][lips], 95
+        )
+        for f, lk in looks.items()
+    }
+    assert shine["gloss"] > shine["matte"] + 3
+    assert abs(top["gloss"] - top["matte"]) < 15
+
+
+def test_look_data_is_validated() -> None:
+    with pytest.raises(ValueError, match="finish"):
+        Lipstick(finish="satin")
+    with pytest.raises(ValueError, match="strength"):
+        Lipstick(strength=2.0)
+    with pytest.raises(ValueError, match="#rrggbb"):
+        Lipstick(color="red")
+    with pytest.raises(ValueError, match="unknown layer"):
+        Look.from_dict("x", {"layers": {"glitter": {}}})
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def test_cli_look_and_reference(tmp_path: Path, photo, blue_lips_reference) -> None:
+    from meiyan.cli.makeup_cmds import makeup_cmd
+
+    src = tmp_path / "portrait.jpg"
+    Image.fromarray(photo).save(src, quality=95)
+    ref = tmp_path / "ref.png"
+    Image.fromarray(blue_lips_reference).save(ref)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((100, 100, 3), 90, np.uint8)).save(blank)
+    runner = CliRunner()
+
+    res = runner.invoke(makeup_cmd, [str(src), "-o", str(tmp_path / "a"), "--look", "natural"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "portrait.png").is_file()
+
+    args = [str(src), "-o", str(tmp_path / "b"), "--reference", str(ref)]
+    res = runner.invoke(makeup_cmd, [*args, "--regions", "lips", "--shade", "0.8"])
+    assert res.exit_code == 0, res.output
+    with Image.open(tmp_path / "b" / "portrait.png") as im:
+        assert im.size == (photo.shape[1], photo.shape[0])
+
+    res = runner.invoke(
+        makeup_cmd, [str(src), "-o", str(tmp_path / "c"), "--reference", str(blank)]
+    )
+    assert res.exit_code == 2
+    assert "no face found in the reference" in res.output
+    res = runner.invoke(makeup_cmd, [str(src), "-o", str(tmp_path / "d")])
+    assert res.exit_code == 2
