@@ -75,9 +75,12 @@ class UNetSkinSegmenter:
         return faces or []
 
     def _face_windows(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
+        from meiyan.face.person import person_mask
         from meiyan.skin.landmarks import remove_features
 
         mask = self.predict_windows(image, [face_window(f.landmarks, f.pose.yaw) for f in faces])
+        # A face window also holds background: skin-coloured walls and props are not skin.
+        mask *= person_mask(image)
         for face in faces:
             remove_features(mask, face, 0.0, GUARDED)
         return mask
