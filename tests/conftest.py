@@ -40,3 +40,24 @@ def skin_patch() -> np.ndarray:
     rng = np.random.default_rng(0)
     base = np.array([224, 172, 140], np.float32)
     return np.clip(base + rng.normal(0, 6, (64, 64, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def portrait() -> np.ndarray:
+    """The sample portrait, shared read-only by the tests of a session."""
+    from PIL import Image
+
+    with Image.open(SAMPLE) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    rgb.flags.writeable = False
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def face(portrait: np.ndarray):
+    """The one face of the sample portrait."""
+    from meiyan.face import detect_faces
+
+    faces = detect_faces(portrait)
+    assert len(faces) == 1
+    return faces[0]

@@ -30,21 +30,6 @@ from meiyan.face import (
 from meiyan.face.detect import tile_levels
 from meiyan.io.image import read_image
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
-
-
-@pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
-    with Image.open(SAMPLE) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def face(portrait: np.ndarray) -> Face:
-    faces = detect_faces(portrait)
-    assert len(faces) == 1
-    return faces[0]
-
 
 def paste(canvas: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
     canvas[y : y + image.shape[0], x : x + image.shape[1]] = image

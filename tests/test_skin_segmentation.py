@@ -25,20 +25,6 @@ from meiyan.skin import (
     ycrcb_mask,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "src" / "meiyan" / "data" / "astronaut.jpg"
-
-
-@pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
-    with Image.open(SAMPLE) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def face(portrait: np.ndarray) -> Face:
-    return detect_faces(portrait)[0]
-
 
 @pytest.fixture(scope="module")
 def adaptive(portrait: np.ndarray) -> np.ndarray:
