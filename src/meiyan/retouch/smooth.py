@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -20,7 +23,7 @@ from meiyan._array import (
 from meiyan.filters.guided import FastGuidedRows
 from meiyan.filters.highpass import luma
 
-_STRIP = 64  # rows per strip of the full-resolution blend
+_STRIP = 64  # rows per band of the full-resolution blend
 _HALO = 8  # rows of context for the blurs in a strip
 
 # Each filter with parameters for a given working scale (1.0 = a 512-pixel face or frame).
@@ -47,6 +50,12 @@ FILTER_SETTINGS: dict[str, Callable[[float], tuple[Callable, dict]]] = {
         {"radius": max(2, round(5 * s)), "threshold": 0.08},
     ),
 }
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for the bands, one per CPU, created on first use and kept."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="meiyan-band")
 
 
 def working_scale(shape: tuple[int, ...]) -> float:
@@ -100,7 +109,8 @@ def _smooth(
     rows = _filter_rows(image, filter, working_scale(image.shape) if scale is None else scale)
     h = image.shape[0]
     res = np.empty_like(image)
-    for y0 in range(0, h, _STRIP):
+
+    def band(y0: int) -> None:
         y1 = min(h, y0 + _STRIP)
         a0, a1 = max(0, y0 - _HALO), min(h, y1 + _HALO)
         top, n = y0 - a0, y1 - y0
@@ -122,6 +132,9 @@ def _smooth(
         out *= cv2.merge([alpha, alpha, alpha])
         out += p[top : top + n]
         res[y0:y1] = from_float32(out, image.dtype)
+
+    # Bands are independent and OpenCV and NumPy release the GIL, so threads share the work.
+    list(_pool().map(band, range(0, h, _STRIP)))
     return res
 
 
