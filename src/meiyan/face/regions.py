@@ -62,7 +62,7 @@ class _Topology:
     nose: tuple[int, ...]
 
 
-def _chains(edges: Iterable[tuple[int, int]]) -> list[list[int]]:
+def edge_chains(edges: Iterable[tuple[int, int]]) -> list[list[int]]:
     """Order an undirected edge set into its paths (from an end) and loops."""
     adj: dict[int, list[int]] = defaultdict(list)
     for a, b in edges:
@@ -97,20 +97,22 @@ def _topology() -> _Topology:
     """Index chains from MediaPipe's connection sets (imported on first use: it is slow)."""
     from mediapipe.python.solutions import face_mesh_connections as fmc
 
-    lips = _chains(fmc.FACEMESH_LIPS)
+    lips = edge_chains(fmc.FACEMESH_LIPS)
     outer = next(c for c in lips if _OUTER_CORNERS[0] in c)
     inner = next(c for c in lips if _INNER_CORNERS[0] in c)
     return _Topology(
-        oval=tuple(_chains(fmc.FACEMESH_FACE_OVAL)[0]),
+        oval=tuple(edge_chains(fmc.FACEMESH_FACE_OVAL)[0]),
         lips_outer=_split_loop(outer, _OUTER_CORNERS),
         lips_inner=_split_loop(inner, _INNER_CORNERS),
-        eyes=tuple(tuple(_chains(e)[0]) for e in (fmc.FACEMESH_LEFT_EYE, fmc.FACEMESH_RIGHT_EYE)),
+        eyes=tuple(
+            tuple(edge_chains(e)[0]) for e in (fmc.FACEMESH_LEFT_EYE, fmc.FACEMESH_RIGHT_EYE)
+        ),
         brows=tuple(
-            tuple(tuple(c) for c in _chains(b))  # two paths: upper and lower edge
+            tuple(tuple(c) for c in edge_chains(b))  # two paths: upper and lower edge
             for b in (fmc.FACEMESH_LEFT_EYEBROW, fmc.FACEMESH_RIGHT_EYEBROW)
         ),
         irises=tuple(
-            tuple(_chains(e)[0]) for e in (fmc.FACEMESH_LEFT_IRIS, fmc.FACEMESH_RIGHT_IRIS)
+            tuple(edge_chains(e)[0]) for e in (fmc.FACEMESH_LEFT_IRIS, fmc.FACEMESH_RIGHT_IRIS)
         ),
         nose=tuple(sorted({i for e in fmc.FACEMESH_NOSE for i in e})),
     )

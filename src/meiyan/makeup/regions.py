@@ -38,6 +38,7 @@ import numpy as np
 
 from meiyan._array import Mask
 from meiyan.face import region_polygons
+from meiyan.face.regions import edge_chains
 
 REGION_NAMES: tuple[str, ...] = ("lips", "eyes", "skin", "brows", "blush")
 """The parts a user selects (``--regions``); ``eyes`` is the eye shadow with the eyeliner."""
@@ -92,28 +93,6 @@ class _Topology:
     mesh_adjacency: dict[int, frozenset[int]]
 
 
-def _paths(edges: Iterable[tuple[int, int]]) -> list[list[int]]:
-    """Order an undirected edge set into its simple paths (from an end) and loops."""
-    adj: dict[int, list[int]] = defaultdict(list)
-    for a, b in edges:
-        adj[a].append(b)
-        adj[b].append(a)
-    starts = sorted(v for v, n in adj.items() if len(n) == 1) + sorted(adj)
-    seen: set[int] = set()
-    paths = []
-    for start in starts:
-        if start in seen:
-            continue
-        path, cur = [start], start
-        seen.add(start)
-        while nxt := [n for n in adj[cur] if n not in seen]:
-            cur = nxt[0]
-            path.append(cur)
-            seen.add(cur)
-        paths.append(path)
-    return paths
-
-
 def _split_at(loop: list[int], a: int, b: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The two paths of a loop between its vertices ``a`` and ``b`` (both ends included)."""
     i = loop.index(a)
@@ -128,13 +107,13 @@ def _topology() -> _Topology:
     from mediapipe.python.solutions import face_mesh_connections as fmc
 
     lids = tuple(
-        _split_at(_paths(edges)[0], *corners)
+        _split_at(edge_chains(edges)[0], *corners)
         for edges, corners in zip(
             (fmc.FACEMESH_RIGHT_EYE, fmc.FACEMESH_LEFT_EYE), _EYE_CORNERS, strict=True
         )
     )
     brows = tuple(
-        tuple(tuple(p) for p in _paths(edges)[:2])
+        tuple(tuple(p) for p in edge_chains(edges)[:2])
         for edges in (fmc.FACEMESH_RIGHT_EYEBROW, fmc.FACEMESH_LEFT_EYEBROW)
     )
     adj: dict[int, set[int]] = defaultdict(set)
