@@ -37,10 +37,9 @@ import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32
 from meiyan.face import FEATURES, Face, FaceDetector, PersonSegmenter
-from meiyan.face.detect import default_detector
 from meiyan.face.regions import face_frame, region_mask, region_polygons
 from meiyan.skin.color import ycrcb_mask
-from meiyan.skin.landmarks import remove_features
+from meiyan.skin.landmarks import FaceSkinSegmenter, remove_features
 
 _LOWER_FACE = ("cheeks", "nose", "chin", "jaw")
 _GMM_COMPONENTS = 5  # OpenCV's GrabCut mixture size
@@ -207,7 +206,7 @@ class _Window:
     face_size: float
 
 
-class AdaptiveSkinSegmenter:
+class AdaptiveSkinSegmenter(FaceSkinSegmenter):
     """Skin mask from a colour model fitted per image on its faces' landmark skin.
 
     Call it on an RGB image (uint8 or float32): ``(H, W)`` float32 mask in [0, 1], all zero when
@@ -226,20 +225,10 @@ class AdaptiveSkinSegmenter:
         self.params = params or AdaptiveParams()
 
     @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = default_detector()
-        return self._detector
-
-    @property
     def person(self) -> PersonSegmenter:
         if self._person is None:
             self._person = PersonSegmenter()
         return self._person
-
-    def __call__(self, image: np.ndarray) -> Mask:
-        mask = self.segment(image)
-        return np.zeros(image.shape[:2], np.float32) if mask is None else mask
 
     def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
         """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face.

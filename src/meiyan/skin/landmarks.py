@@ -7,6 +7,7 @@ but it misses the neck, the ears and any skin beyond the face.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import cv2
@@ -44,7 +45,28 @@ def remove_features(
     return mask
 
 
-class LandmarkSkinSegmenter:
+class FaceSkinSegmenter(ABC):
+    """Base of the segmenters that need faces: a shared detector created on first use, and
+    ``__call__`` giving an all-zero mask where :meth:`segment` finds no face (``None``)."""
+
+    _detector: FaceDetector | None = None
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = default_detector()
+        return self._detector
+
+    def __call__(self, image: np.ndarray) -> Mask:
+        mask = self.segment(image)
+        return np.zeros(image.shape[:2], np.float32) if mask is None else mask
+
+    @abstractmethod
+    def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
+        """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face."""
+
+
+class LandmarkSkinSegmenter(FaceSkinSegmenter):
     """Face-oval skin masks from landmarks, soft-edged by ``feather`` face sizes.
 
     Call it on an RGB image (uint8 or float32): ``(H, W)`` float32 mask in [0, 1], all zero when
@@ -56,16 +78,6 @@ class LandmarkSkinSegmenter:
             raise ValueError(f"feather must be >= 0, got {feather}")
         self._detector = detector
         self.feather = float(feather)
-
-    @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = default_detector()
-        return self._detector
-
-    def __call__(self, image: np.ndarray) -> Mask:
-        mask = self.segment(image)
-        return np.zeros(image.shape[:2], np.float32) if mask is None else mask
 
     def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
         """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face.
