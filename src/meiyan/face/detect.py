@@ -31,6 +31,7 @@ import numpy as np
 
 from meiyan._array import check_rgb, from_float32
 from meiyan.errors import ModelError
+from meiyan.face._quiet import load_graph
 from meiyan.face.pose import head_pose
 from meiyan.face.record import Face
 
@@ -130,16 +131,20 @@ class FaceDetector:
                 from mediapipe.python.solutions import face_detection, face_mesh
 
                 if name == "mesh":
-                    self._graphs[name] = face_mesh.FaceMesh(
-                        static_image_mode=True,
-                        max_num_faces=2,
-                        refine_landmarks=True,
-                        min_detection_confidence=self.min_score,
+                    self._graphs[name] = load_graph(
+                        lambda: face_mesh.FaceMesh(
+                            static_image_mode=True,
+                            max_num_faces=2,
+                            refine_landmarks=True,
+                            min_detection_confidence=self.min_score,
+                        )
                     )
                 else:
-                    self._graphs[name] = face_detection.FaceDetection(
-                        model_selection=1 if name == "full" else 0,
-                        min_detection_confidence=self.min_score,
+                    self._graphs[name] = load_graph(
+                        lambda: face_detection.FaceDetection(
+                            model_selection=1 if name == "full" else 0,
+                            min_detection_confidence=self.min_score,
+                        )
                     )
             except (ImportError, RuntimeError) as e:
                 raise ModelError(f"cannot load MediaPipe face models: {e}") from e

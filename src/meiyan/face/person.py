@@ -15,6 +15,7 @@ import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32
 from meiyan.errors import ModelError
+from meiyan.face._quiet import load_graph
 
 
 class PersonSegmenter:
@@ -45,7 +46,9 @@ class PersonSegmenter:
                 try:
                     from mediapipe.python.solutions import selfie_segmentation
 
-                    self._graph = selfie_segmentation.SelfieSegmentation(model_selection=0)
+                    self._graph = load_graph(
+                        lambda: selfie_segmentation.SelfieSegmentation(model_selection=0)
+                    )
                 except (ImportError, RuntimeError) as e:
                     raise ModelError(f"cannot load MediaPipe selfie segmentation: {e}") from e
             mask = self._graph.process(np.ascontiguousarray(small)).segmentation_mask
