@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Mask, check_rgb
+from meiyan._threads import pool
 from meiyan.face import Face
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
@@ -57,7 +58,6 @@ from meiyan.retouch.crops import (
     full_mask,
     paste,
     support,
-    worker,
     working_image,
 )
 from meiyan.retouch.face_skin import face_skin, feature_mask, spot_exclusion_mask
@@ -300,7 +300,7 @@ def _retouch_crop(out: np.ndarray, crop: Crop, s: BeautifySettings) -> CropResul
         wx0, wy0, wx1, wy1 = window
         removed = [p for p, a in zip(spots, amounts, strict=True) if a > 0]
         tone_mask = mask * hole_map(mask.shape, removed) if removed else mask
-        gain = worker().submit(
+        gain = pool().submit(
             _tone_gain,
             work[wy0:wy1, wx0:wx1].copy(),
             mask[wy0:wy1, wx0:wx1],
@@ -312,7 +312,7 @@ def _retouch_crop(out: np.ndarray, crop: Crop, s: BeautifySettings) -> CropResul
     full = None
     if heals:
         apply_heals(work, heals, strength=s.blemish, mask=mask)
-        full = worker().submit(
+        full = pool().submit(
             apply_heals, out[y0:y1, x0:x1], heals, strength=s.blemish, mask=mask, scale=crop.scale
         )
     if window is not None:

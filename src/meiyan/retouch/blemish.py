@@ -44,8 +44,9 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
+from meiyan._threads import pool
 from meiyan.filters.highpass import luma
-from meiyan.retouch.crops import upsample_window, worker
+from meiyan.retouch.crops import upsample_window
 
 FRECKLE_MODES = ("keep", "reduce", "remove")
 """What blemish removal does with freckles."""
@@ -305,7 +306,7 @@ def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot
     ]
     if not jobs:
         return []
-    first = worker().submit(_octave, *jobs[0])
+    first = pool().submit(_octave, *jobs[0])
     found = [_octave(*job) for job in jobs[1:]]
     found.append(first.result())
     table = np.concatenate(found)

@@ -16,8 +16,6 @@ seconds on a 24-megapixel photo.
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import cv2
@@ -75,18 +73,6 @@ class Crop:
         return self.face.size / math.sqrt(fx * fy)
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def worker() -> ThreadPoolExecutor:
-    """One shared worker thread for work that can run beside the caller's: OpenCV and NumPy
-    release the GIL, so on two cores both halves run at once."""
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meiyan-retouch")
-        return _executor
 
 
 def find_faces(image: np.ndarray, min_face: float = 0.08) -> list[Face]:
@@ -295,6 +281,5 @@ __all__ = [
     "paste",
     "support",
     "upsample_window",
-    "worker",
     "working_image",
 ]

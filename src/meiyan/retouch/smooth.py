@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -20,6 +17,7 @@ from meiyan._array import (
     from_float32,
     to_float32,
 )
+from meiyan._threads import pool
 from meiyan.filters.guided import FastGuidedRows
 from meiyan.filters.highpass import luma
 
@@ -50,12 +48,6 @@ FILTER_SETTINGS: dict[str, Callable[[float], tuple[Callable, dict]]] = {
         {"radius": max(2, round(5 * s)), "threshold": 0.08},
     ),
 }
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    """Worker threads for the bands, one per CPU, created on first use and kept."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="meiyan-band")
 
 
 def working_scale(shape: tuple[int, ...]) -> float:
@@ -134,7 +126,7 @@ def _smooth(
         res[y0:y1] = from_float32(out, image.dtype)
 
     # Bands are independent and OpenCV and NumPy release the GIL, so threads share the work.
-    list(_pool().map(band, range(0, h, _STRIP)))
+    list(pool().map(band, range(0, h, _STRIP)))
     return res
 
 
