@@ -76,6 +76,29 @@ def _filter_rows(
     return lambda p, y0: filtered[y0 : y0 + p.shape[0]]
 
 
+def _context(filter: str, scale: float) -> int:
+    """Pixels of context the method needs around what it changes: the filter's support (three
+    radii, or a fixed reach for the global WLS) and the blurs of the bands."""
+    _, params = FILTER_SETTINGS[filter](scale)
+    return round(3 * params.get("radius", 16 * scale)) + _HALO + 4
+
+
+def _mask_box(mask: Mask, margin: int) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` of the non-zero part of ``mask`` grown by ``margin``; ``None`` if
+    the mask is all zero."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (
+        max(0, rows[0] - margin),
+        min(h, rows[-1] + 1 + margin),
+        max(0, cols[0] - margin),
+        min(w, cols[-1] + 1 + margin),
+    )
+
+
 def _smooth(
     image: np.ndarray,
     mask: Mask | None,
@@ -96,9 +119,28 @@ def _smooth(
         image = check_float_rgb(image)
     else:
         check_rgb(image)
+    if scale is None:
+        scale = working_scale(image.shape)
     if mask is not None:
         mask = check_mask(mask, image.shape[:2])
-    rows = _filter_rows(image, filter, working_scale(image.shape) if scale is None else scale)
+        box = _mask_box(mask, _context(filter, scale))
+        if box is None:
+            return image.copy()
+        y0, y1, x0, x1 = box
+        if (y1 - y0) * (x1 - x0) < 0.8 * mask.size:
+            # Skin covers part of the frame (faces): filter only around it, at full-frame radii.
+            res = image.copy()
+            res[y0:y1, x0:x1] = _smooth(
+                np.ascontiguousarray(image[y0:y1, x0:x1]),
+                mask[y0:y1, x0:x1],
+                filter=filter,
+                strength=strength,
+                texture=texture,
+                scale=scale,
+                detail_threshold=detail_threshold,
+            )
+            return res
+    rows = _filter_rows(image, filter, scale)
     h = image.shape[0]
     res = np.empty_like(image)
 
