@@ -9,6 +9,7 @@ sees a framing it was not trained on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -67,9 +68,20 @@ def _pad_to_window(image: np.ndarray, win: Window) -> np.ndarray:
     return out
 
 
-def crop(image: np.ndarray, win: Window, size: int) -> np.ndarray:
-    """``win`` of ``image`` (any dtype, 2-D or 3-D) resized to ``size`` x ``size``."""
+def crop(
+    image: np.ndarray,
+    win: Window,
+    size: int,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """``win`` of ``image`` (any dtype, 2-D or 3-D) resized to ``size`` x ``size``.
+
+    ``convert`` is applied to the window's pixels before resizing (e.g. uint8 to float32), so
+    that only the window is converted, not the whole photo.
+    """
     square = _pad_to_window(image, win)
+    if convert is not None:
+        square = convert(square)
     interp = cv2.INTER_AREA if win.side > size else cv2.INTER_LINEAR
     return cv2.resize(square, (size, size), interpolation=interp)
 
@@ -86,14 +98,14 @@ def _edge_ramp(n: int, fade: int, fade_start: bool, fade_end: bool) -> np.ndarra
     return ramp
 
 
-def uncrop(
-    values: np.ndarray, win: Window, height: int, width: int, feather: float = 0.0
-) -> np.ndarray:
-    """Inverse of :func:`crop` for a float32 map: back to ``(height, width)``, zero outside.
+def paste_max(out: np.ndarray, values: np.ndarray, win: Window, feather: float = 0.0) -> None:
+    """Put a float32 map of a window (as :func:`crop` made it) back into ``out`` in place,
+    keeping the maximum where something is there already; only the window's pixels are touched.
 
     ``feather`` (a fraction of the window side) fades the map to zero towards the window edges
     that lie inside the image, so that a window smaller than the photo leaves no hard seam.
     """
+    height, width = out.shape[:2]
     square = cv2.resize(
         values.astype(np.float32), (win.side, win.side), interpolation=cv2.INTER_LINEAR
     )
@@ -102,9 +114,19 @@ def uncrop(
         wx = _edge_ramp(win.side, fade, win.x0 > 0, win.x0 + win.side < width)
         wy = _edge_ramp(win.side, fade, win.y0 > 0, win.y0 + win.side < height)
         square *= wy[:, None] * wx[None, :]
-    out = np.zeros((height, width), dtype=np.float32)
     sx0, sy0 = max(win.x0, 0), max(win.y0, 0)
     sx1, sy1 = min(win.x0 + win.side, width), min(win.y0 + win.side, height)
     if sx1 > sx0 and sy1 > sy0:
-        out[sy0:sy1, sx0:sx1] = square[sy0 - win.y0 : sy1 - win.y0, sx0 - win.x0 : sx1 - win.x0]
+        region = out[sy0:sy1, sx0:sx1]
+        inner = square[sy0 - win.y0 : sy1 - win.y0, sx0 - win.x0 : sx1 - win.x0]
+        np.maximum(region, inner, out=region)
+
+
+def uncrop(
+    values: np.ndarray, win: Window, height: int, width: int, feather: float = 0.0
+) -> np.ndarray:
+    """Inverse of :func:`crop` for a float32 map: back to ``(height, width)``, zero outside
+    (see :func:`paste_max` for ``feather``)."""
+    out = np.zeros((height, width), dtype=np.float32)
+    paste_max(out, values, win, feather)
     return out

@@ -18,7 +18,7 @@ import numpy as np
 from meiyan._array import Mask, check_rgb, to_float32
 from meiyan.errors import ModelError
 from meiyan.models import onnx_session
-from meiyan.skin.framing import Window, crop, face_window, uncrop, whole_image_window
+from meiyan.skin.framing import Window, crop, face_window, paste_max, whole_image_window
 
 if TYPE_CHECKING:
     from meiyan.face import Face
@@ -57,14 +57,14 @@ class UNetSkinSegmenter:
     def predict_windows(self, image: np.ndarray, windows: Sequence[Window]) -> Mask:
         """Skin probability ``(H, W)`` float32 of ``image`` (uint8 or float32 RGB) over
         ``windows``; zero outside them."""
-        x = to_float32(image)
-        h, w = x.shape[:2]
-        batch = np.stack([crop(x, win, self.size) for win in windows]).transpose(0, 3, 1, 2)
+        check_rgb(image)
+        windows_in = [crop(image, win, self.size, to_float32) for win in windows]
+        batch = np.stack(windows_in).transpose(0, 3, 1, 2)
         probs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0][:, 0]
-        out = np.zeros((h, w), dtype=np.float32)
+        out = np.zeros(image.shape[:2], dtype=np.float32)
         for prob, win in zip(probs, windows, strict=True):
-            np.maximum(out, uncrop(prob, win, h, w, WINDOW_FEATHER), out=out)
-        return np.clip(out, 0.0, 1.0)
+            paste_max(out, prob, win, WINDOW_FEATHER)
+        return np.clip(out, 0.0, 1.0, out=out)
 
     def _faces(self, image: np.ndarray, faces: Sequence[Face] | None) -> Sequence[Face]:
         check_rgb(image)
