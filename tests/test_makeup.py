@@ -181,6 +181,12 @@ def test_histogram_matching_gives_the_reference_distribution() -> None:
     limited = match_histograms(src, w, ref, rw, src, max_slope=1.25)
     assert limited[:, 0].std() <= 1.25 * src[:, 0].std() + 0.1
     assert abs(limited[:, 0].mean() - ref[:, 0].mean()) < 0.5
+    # The reference's minor chroma axis is b (std 1 against the photo's 3): bounded, its
+    # spread shrinks by at most the bound, while the major axis (a) still matches.
+    minor = match_histograms(src, w, ref, rw, src, minor_chroma_slope=1.5)
+    assert 0.95 * src[:, 2].std() / 1.5 <= minor[:, 2].std() <= 1.05 * src[:, 2].std() / 1.5
+    assert abs(minor[:, 2].mean() - ref[:, 2].mean()) < 0.2
+    assert np.abs(np.quantile(minor[:, 1], qs) - np.quantile(ref[:, 1], qs)).max() < 1.0
 
 
 # ------------------------------------------------------------------------------ transfer

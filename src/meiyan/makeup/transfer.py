@@ -5,19 +5,23 @@ For each face of the photo and each selected region (lips, eyes, skin, brows, bl
 1. **Lighting compensation.** Directional light shows as a luminance gradient across the face.
    A plane ``log(L* + 16) = c0 + c1 u + c2 v`` (``u, v``: face-frame coordinates in
    inter-ocular distances, so the slopes of two faces compare) is fitted by weighted least
-   squares to the bare skin of each face. Within each region the reference's gradient is
-   swapped for the photo's, about the region's own centroid: the reference's light direction
-   does not come along (one cheek lit, the other in shade), while each region's tone (its
-   mean, which is where the makeup is) is kept. Exposure and white balance cannot be told
-   apart from makeup in one photo and are not compensated.
+   squares to the bare skin of each face. Where the reference's pixels are copied in place (the
+   spatial step, 3.) its gradient is swapped for the photo's, about the region's own centroid,
+   so the reference's light direction does not come along (one cheek lit, the other in shade).
+   The histogram step (4.) is a monotone function of the photo's own values and cannot move
+   light or shadow: the photo keeps its light, and only each region's tone, contrast and colour
+   follow the reference's. Exposure and white balance cannot be told apart from makeup in one
+   photo and are not compensated.
 2. **Pose correction.** The reference face is warped onto the photo's face along the landmark
    Delaunay triangulation (:mod:`meiyan.makeup.warp`), with the reference's own region masks, so
    that only reference lip pixels inform the photo's lips (an open reference mouth puts no
    teeth into them) and hidden, folded parts of a turned reference count for nothing.
 3. **Spatial colour.** For eyes, blush and lips, whose makeup has a layout (shadow darkest at
-   the lash line, blush on the apple, ombré lips), the low-pass Lab difference between the warped
-   reference and the photo is added, by normalised convolution (H. Knutsson and C.-F. Westin,
-   "Normalized and differential convolution", CVPR 1993) over the pixels both faces trust.
+   the lash line, blush on the apple, ombré lips), the low-pass Lab difference between the
+   relit, warped reference and the photo is added, by normalised convolution (H. Knutsson and
+   C.-F. Westin, "Normalized and differential convolution", CVPR 1993) over the pixels both
+   faces trust. Blush moves only chroma this way: the lightness layout of a cheek is mostly
+   the shape of the face under the reference's light (cheekbone highlight, contour shadow).
 4. **Histogram matching.** Lightness and the two principal chroma axes of the photo's region
    are mapped through the monotone transfer ``F_ref^-1(F_photo(v))`` of the two weighted
    cumulative histograms (the reference's taken over its own region, in its own geometry),
@@ -25,10 +29,11 @@ For each face of the photo and each selected region (lips, eyes, skin, brows, bl
    "PSGAN: Pose and Expression Robust Spatial-Aware GAN for Customizable Makeup Transfer",
    CVPR 2020; after T. Li et al., "BeautyGAN", ACM MM 2018), here applied to the image
    itself. The lightness transfer's slope is bounded so that shading and texture are neither
-   crushed nor exaggerated; on skin and blush only the base layer is matched and the photo
-   keeps its own fine detail (pores, freckles), as in D. Guo and T. Sim, "Digital face makeup
-   by example", CVPR 2009. Pixels that do not look like the region's skin (hair across the
-   face) neither count nor change in skin and blush.
+   crushed nor exaggerated past a factor (2.5 on skin and blush: a matte foundation flattens
+   shading, a contour deepens it); on skin and blush only the base layer is matched and the
+   photo keeps its own fine detail (pores, freckles), as in D. Guo and T. Sim, "Digital face
+   makeup by example", CVPR 2009. Pixels that do not look like the region's skin (hair across
+   the face) neither count nor change in skin and blush.
 5. **Shade.** The result is blended into the photo by the region's soft mask times its shade
    (0 leaves the photo as is, 1 is the full transfer).
 
@@ -70,29 +75,36 @@ class _Rule:
     """How one region is transferred.
 
     ``spatial``: Gaussian sigma of the spatial step in inter-ocular distances (``None``: no
-    spatial step); ``keep_detail``: match the base layer's lightness and keep the photo's own
+    spatial step); ``spatial_lightness``: whether that step moves lightness too, or only
+    chroma; ``keep_detail``: match the base layer's lightness and keep the photo's own
     detail layer; ``max_slope``: bound of the lightness transfer's slope (``None``: none).
-    Skin and blush are wide, shaded areas: their shading and texture stay the photo's, as the
-    lighting compensation asks. Eyes, brows and lips carry the makeup's own texture (lashes,
+    Skin and blush are wide, shaded areas: their texture and the pattern of their shading stay
+    the photo's, as the lighting compensation asks (only the shading's contrast may follow the
+    reference's). Eyes, brows and lips carry the makeup's own texture (lashes,
     liner, lip gloss), so their lightness is matched more freely.
     """
 
     spatial: float | None
+    spatial_lightness: bool
     keep_detail: bool
     max_slope: float | None
 
 
 _RULES: dict[str, _Rule] = {
-    "skin": _Rule(spatial=None, keep_detail=True, max_slope=1.5),
-    "blush": _Rule(spatial=0.2, keep_detail=True, max_slope=1.5),
-    "eyes": _Rule(spatial=0.1, keep_detail=False, max_slope=2.0),
-    "brows": _Rule(spatial=None, keep_detail=False, max_slope=2.0),
-    "lips": _Rule(spatial=0.08, keep_detail=False, max_slope=2.0),
+    "skin": _Rule(spatial=None, spatial_lightness=False, keep_detail=True, max_slope=2.5),
+    "blush": _Rule(spatial=0.2, spatial_lightness=False, keep_detail=True, max_slope=2.5),
+    "eyes": _Rule(spatial=0.1, spatial_lightness=True, keep_detail=False, max_slope=2.0),
+    "brows": _Rule(spatial=None, spatial_lightness=False, keep_detail=False, max_slope=2.0),
+    "lips": _Rule(spatial=0.08, spatial_lightness=True, keep_detail=False, max_slope=2.0),
 }
 # Detail layer: what a Gaussian of this sigma (inter-ocular distances) removes (pores, fine
 # lines, hairs).
 _DETAIL = 0.03
 _BINS = 1024
+# Bound of the chroma transfer's slope along the reference's minor chroma axis, which carries
+# little of its colour: stretched further, the photo's own noise would turn into hues (greys,
+# greens) the reference hardly has.
+_MINOR_CHROMA_SLOPE = 1.5
 _TAIL = 0.005  # the transfer is a plain shift beyond these quantiles of the photo's region
 _L_OFFSET = 16.0  # L* + 16 is proportional to the cube root of luminance (CIE 1976)
 _SPATIAL_FALLBACK = 0.05  # below this local trust the spatial step falls back to the mean
@@ -232,6 +244,7 @@ def match_histograms(
     ref_weights: np.ndarray,
     apply_to: np.ndarray,
     max_slope: float | None = None,
+    minor_chroma_slope: float | None = None,
 ) -> np.ndarray:
     """Map Lab pixels ``apply_to`` ``(K, 3)`` so that the weighted distribution of ``values``
     ``(N, 3)`` (weights ``(N,)``) becomes that of ``ref_values`` ``(M, 3)``.
@@ -240,12 +253,13 @@ def match_histograms(
     cumulative histograms (1024 bins, linear within bins). Chroma is matched along the
     reference's principal chroma axes rather than along a and b, so that correlated colours
     (a pink blush beside a pale highlight) do not mix into colours the reference lacks (Xiao
-    and L. Ma, "Color transfer in correlated color space", VRCIA 2006). Outside the central
-    99% of ``values`` the transfer continues with slope 1 (a constant shift). ``max_slope``
-    bounds the lightness transfer's slope to ``[1/s, s]``, as a clip limit bounds contrast in
+    and L. Ma, "Color transfer in correlated color space", VRCIA 2006). Outside the central 99%
+    of ``values`` the transfer continues with slope 1 (a constant shift). ``max_slope`` bounds
+    the lightness transfer's slope to ``[1/s, s]``, as a clip limit bounds contrast in
     contrast-limited histogram equalisation (S. M. Pizer et al., "Adaptive histogram
     equalization and its variations", CVGIP 39(3), 1987), so that shading and texture are
-    neither crushed nor exaggerated. Every transfer is shifted so that the mean maps to the
+    neither crushed nor exaggerated; ``minor_chroma_slope`` bounds the slope along the
+    reference's minor chroma axis alike. Every transfer is shifted so that the mean maps to the
     reference's mean.
     """
     out = np.empty(apply_to.shape, np.float32)
@@ -257,8 +271,9 @@ def match_histograms(
     cov = np.cov((chroma - mean).T, aweights=ref_weights) if len(chroma) > 1 else np.eye(2)
     axes = np.linalg.eigh(np.atleast_2d(cov))[1]  # columns: principal chroma directions
     src, ref, dst = (x[:, 1:].astype(np.float64) @ axes for x in (values, ref_values, apply_to))
+    bounds = (minor_chroma_slope, None)  # eigh: the minor axis first
     rotated = np.column_stack(
-        [_match_channel(src[:, k], weights, ref[:, k], ref_weights, dst[:, k], None)
+        [_match_channel(src[:, k], weights, ref[:, k], ref_weights, dst[:, k], bounds[k])
          for k in range(2)]
     )  # fmt: skip
     out[:, 1:] = rotated @ axes.T
@@ -335,14 +350,8 @@ def transfer_face(
         src_sel, ref_sel = src_w > 0, ref_w > 0
         if src_w[src_sel].sum() < 1.0 or ref_w[ref_sel].sum() < 1.0:
             continue
-        # The reference's colours, in its own geometry, with the photo's light gradient.
-        ref_px = swap_gradient(
-            (r.base if rule.keep_detail else r.lab)[ref_sel],
-            r.uv[ref_sel],
-            ref_w[ref_sel],
-            r.slopes,
-            photo.slopes,
-        )
+        # The reference's colours, in its own geometry.
+        ref_px = (r.base if rule.keep_detail else r.lab)[ref_sel]
         apply = soft[region]
         if region in _SKIN_LIKE:  # no foundation or blush on hair across the face
             likeness = belonging(lab, photo.hard["skin"])
@@ -361,6 +370,8 @@ def transfer_face(
             relit = w.lab.copy()
             relit[t] = swap_gradient(w.lab[t], photo.uv[t], trust[t], r.slopes, photo.slopes)
             step = _spatial(base, relit, trust, rule.spatial * photo.frame.scale)
+            if not rule.spatial_lightness:
+                step[..., 0] = 0.0
             base = base + step * sel[..., None]
         mapped = match_histograms(
             base[src_sel],
@@ -369,6 +380,7 @@ def transfer_face(
             ref_w[ref_sel],
             base[sel],
             max_slope=rule.max_slope,
+            minor_chroma_slope=_MINOR_CHROMA_SLOPE,
         )
         alpha = (shade * apply[sel])[:, None]
         cur[sel] += alpha * (mapped + detail - cur[sel])
