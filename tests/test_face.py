@@ -220,3 +220,22 @@ def test_person_mask(portrait: np.ndarray, face: Face) -> None:
     cx, cy = (round((face.bbox[0] + face.bbox[2]) / 2), round((face.bbox[1] + face.bbox[3]) / 2))
     assert m[cy, cx] > 0.9  # the face is part of the person
     assert m[20:60, 440:500].mean() < 0.1  # the background at the top right is not
+
+
+def test_mediapipe_start_up_lines_stay_off_the_terminal(tmp_path: Path) -> None:
+    """A fresh process that finds a face and segments the person prints nothing on stderr
+    (TFLite, absl and the face-mesh landmark stage log on a graph's first frame with a face)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from PIL import Image; from meiyan.face import detect_faces, "
+        "person_mask; im = np.asarray(Image.open(__import__('sys').argv[1]).convert('RGB')); "
+        "assert detect_faces(im); person_mask(im)"
+    )
+    sample = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(sample)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
