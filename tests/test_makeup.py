@@ -265,8 +265,9 @@ def test_reference_light_does_not_come_along(photo, face, hard) -> None:
         m = hard[part] > 0.5
         return float(d[m & right_half].mean() - d[m & ~right_half].mean())
 
-    for part in ("skin_core", "blush", "eyes"):
-        assert lopsided(side_lit, part) > 8
+    # How lopsided the reference itself is there (its skin core spans less of the face).
+    for part, least in (("skin_core", 8), ("blush", 15), ("eyes", 15)):
+        assert lopsided(side_lit, part) > least
         assert abs(lopsided(out, part)) < 0.25 * lopsided(side_lit, part), part
 
 
