@@ -367,10 +367,13 @@ def transfer_face(
             w = warped[id(ref)]
             trust = src_w * w.weights[region] * w.valid
             t = trust > 0
-            relit = w.lab.copy()
-            relit[t] = swap_gradient(w.lab[t], photo.uv[t], trust[t], r.slopes, photo.slopes)
-            step = _spatial(base, relit, trust, rule.spatial * photo.frame.scale)
-            if not rule.spatial_lightness:
+            sigma = rule.spatial * photo.frame.scale
+            if rule.spatial_lightness:
+                relit = w.lab.copy()
+                relit[t] = swap_gradient(w.lab[t], photo.uv[t], trust[t], r.slopes, photo.slopes)
+                step = _spatial(base, relit, trust, sigma)
+            else:  # chroma only, which the gradient swap leaves as is
+                step = _spatial(base, w.lab, trust, sigma)
                 step[..., 0] = 0.0
             base = base + step * sel[..., None]
         mapped = match_histograms(
