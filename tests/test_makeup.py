@@ -181,6 +181,14 @@ def test_histogram_matching_gives_the_reference_distribution() -> None:
     limited = match_histograms(src, w, ref, rw, src, max_slope=1.25)
     assert limited[:, 0].std() <= 1.25 * src[:, 0].std() + 0.1
     assert abs(limited[:, 0].mean() - ref[:, 0].mean()) < 0.5
+    # Flattening is bounded by 1 / max_slope unless min_slope says otherwise.
+    flat = ref.copy()
+    flat[:, 0] = rng.normal(60, 0.5, len(ref))  # a tenth of the photo's spread
+    for low in (1 / 1.25, 0.4):
+        out = match_histograms(src, w, flat, rw, src, max_slope=1.25, min_slope=low)
+        assert low * src[:, 0].std() - 0.1 <= out[:, 0].std() <= low * src[:, 0].std() + 0.1
+    default = match_histograms(src, w, flat, rw, src, max_slope=1.25)
+    assert abs(default[:, 0].std() - src[:, 0].std() / 1.25) < 0.1
     # The reference's minor chroma axis is b (std 1 against the photo's 3): bounded, its
     # spread shrinks by at most the bound, while the major axis (a) still matches.
     minor = match_histograms(src, w, ref, rw, src, minor_chroma_slope=1.5)
@@ -269,6 +277,25 @@ def test_reference_light_does_not_come_along(photo, face, hard) -> None:
     for part, least in (("skin_core", 8), ("blush", 15), ("eyes", 15)):
         assert lopsided(side_lit, part) > least
         assert abs(lopsided(out, part)) < 0.25 * lopsided(side_lit, part), part
+
+
+def test_overlapping_layers_do_not_compound_the_slope_bound(photo, hard, masks) -> None:
+    """Blush lies over foundation: where both ask for more lightness contrast than the bound
+    allows, the cheek's contrast grows by the bound at most, not by the bound twice."""
+    lab = rgb_to_lab(photo.astype(np.float32) / 255)
+    skin = hard["skin"] > 0.5
+    mean = lab[..., 0][skin].mean()
+    flat = lab.copy()  # the sample lit flat: a fifth of its skin's lightness contrast
+    flat[..., 0] = np.where(skin, mean + 0.2 * (lab[..., 0] - mean), lab[..., 0])
+    flat_photo = (lab_to_rgb(flat) * 255 + 0.5).astype(np.uint8)
+    cheek = (hard["blush"] > 0.5) & (masks["blush"] > 0.98) & (masks["skin"] > 0.98)
+    before = rgb_to_lab(flat_photo.astype(np.float32) / 255)[..., 0][cheek]
+    assert cheek.sum() > 500
+    for regions in ("skin", "blush", "skin,blush"):
+        out = makeup(flat_photo, reference=photo, regions=regions)
+        after = rgb_to_lab(out.astype(np.float32) / 255)[..., 0][cheek]
+        gain = after.std() / before.std()
+        assert 1.5 < gain <= 2.5, (regions, gain)  # skin and blush: stretched 2.5x at most
 
 
 def test_no_face_in_the_reference_is_a_clear_error(photo) -> None:

@@ -29,16 +29,21 @@ For each face of the photo and each selected region (lips, eyes, skin, brows, bl
    "PSGAN: Pose and Expression Robust Spatial-Aware GAN for Customizable Makeup Transfer",
    CVPR 2020; after T. Li et al., "BeautyGAN", ACM MM 2018), here applied to the image
    itself. The lightness transfer's slope is bounded so that shading and texture are neither
-   crushed nor exaggerated past a factor (2.5 on skin and blush: a matte foundation flattens
-   shading, a contour deepens it); on skin and blush only the base layer is matched and the
-   photo keeps its own fine detail (pores, freckles), as in D. Guo and T. Sim, "Digital face
-   makeup by example", CVPR 2009. Pixels that do not look like the region's skin (hair across
-   the face) neither count nor change in skin and blush.
+   crushed nor exaggerated past a factor (on skin and blush: a matte foundation flattens
+   shading, down to a third, a contour deepens it, up to 2.5 times; stretching is bounded
+   more tightly than flattening because it amplifies the photo's noise and blotches too); on
+   skin, blush and lips only the base layer is matched and the photo keeps its own fine
+   detail (pores, freckles, lip lines and the glints of its own light), as in D. Guo and
+   T. Sim, "Digital face makeup by example", CVPR 2009. Pixels that do not look like the
+   region's skin (hair across the face) neither count nor change in skin and blush.
 5. **Shade.** The result is blended into the photo by the region's soft mask times its shade
    (0 leaves the photo as is, 1 is the full transfer).
 
-Regions are done skin first, then blush, eyes, brows and lips, each on the result of the one
-before, so the skin tone under the blush is already the reference's.
+Every region's transfer is a function of the photo's own pixels, not of the regions done
+before it: where soft masks overlap (blush and eye shadow over foundation) the layers blend
+instead of compounding, so the slope bounds hold for the result. The reference's region
+colours already include the skin tone under its makeup. Layers are blended skin first, then
+blush, eyes, brows and lips.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from meiyan.makeup.regions import REGION_NAMES, FaceFrame, makeup_masks
 from meiyan.makeup.warp import face_warp
 
 ORDER: tuple[str, ...] = ("skin", "blush", "eyes", "brows", "lips")
-"""The order in which regions are transferred."""
+"""The order in which the regions' layers are blended, each over those before."""
 
 STATS_PART: dict[str, str] = {
     "skin": "skin_core",
@@ -77,25 +82,26 @@ class _Rule:
     ``spatial``: Gaussian sigma of the spatial step in inter-ocular distances (``None``: no
     spatial step); ``spatial_lightness``: whether that step moves lightness too, or only
     chroma; ``keep_detail``: match the base layer's lightness and keep the photo's own
-    detail layer; ``max_slope``: bound of the lightness transfer's slope (``None``: none).
+    detail layer; ``slopes``: bounds ``(low, high)`` of the lightness transfer's slope.
     Skin and blush are wide, shaded areas: their texture and the pattern of their shading stay
     the photo's, as the lighting compensation asks (only the shading's contrast may follow the
-    reference's). Eyes, brows and lips carry the makeup's own texture (lashes,
-    liner, lip gloss), so their lightness is matched more freely.
+    reference's). Eyes, brows and lips carry the makeup's own layout and texture (lashes,
+    liner, ombré lips), so their lightness is matched more freely; lips keep the photo's fine
+    detail, whose glints come from the photo's own light.
     """
 
     spatial: float | None
     spatial_lightness: bool
     keep_detail: bool
-    max_slope: float | None
+    slopes: tuple[float, float]
 
 
 _RULES: dict[str, _Rule] = {
-    "skin": _Rule(spatial=None, spatial_lightness=False, keep_detail=True, max_slope=2.5),
-    "blush": _Rule(spatial=0.2, spatial_lightness=False, keep_detail=True, max_slope=2.5),
-    "eyes": _Rule(spatial=0.1, spatial_lightness=True, keep_detail=False, max_slope=2.0),
-    "brows": _Rule(spatial=None, spatial_lightness=False, keep_detail=False, max_slope=2.0),
-    "lips": _Rule(spatial=0.08, spatial_lightness=True, keep_detail=False, max_slope=2.0),
+    "skin": _Rule(spatial=None, spatial_lightness=False, keep_detail=True, slopes=(1 / 3, 2.5)),
+    "blush": _Rule(spatial=0.2, spatial_lightness=False, keep_detail=True, slopes=(1 / 3, 2.5)),
+    "eyes": _Rule(spatial=0.1, spatial_lightness=True, keep_detail=False, slopes=(0.5, 2.0)),
+    "brows": _Rule(spatial=None, spatial_lightness=False, keep_detail=False, slopes=(0.5, 2.0)),
+    "lips": _Rule(spatial=0.08, spatial_lightness=True, keep_detail=True, slopes=(0.5, 2.0)),
 }
 # Detail layer: what a Gaussian of this sigma (inter-ocular distances) removes (pores, fine
 # lines, hairs).
@@ -206,9 +212,9 @@ def _match_channel(
     ref_values: np.ndarray,
     ref_weights: np.ndarray,
     apply_to: np.ndarray,
-    max_slope: float | None,
+    slopes: tuple[float, float] | None,
 ) -> np.ndarray:
-    """One channel of :func:`match_histograms`."""
+    """One channel of :func:`match_histograms`; ``slopes``: bounds of the transfer's slope."""
     lo = float(min(values.min(), ref_values.min(), apply_to.min()))
     hi = float(max(values.max(), ref_values.max(), apply_to.max()))
     if hi - lo < 1e-6:
@@ -225,8 +231,8 @@ def _match_channel(
     own = cdf(values, weights)
     lut = np.interp(own, cdf(ref_values, ref_weights), edges)
     slope = np.diff(lut) / np.diff(edges)
-    if max_slope is not None:
-        slope = np.clip(slope, 1.0 / max_slope, max_slope)
+    if slopes is not None:
+        slope = np.clip(slope, *slopes)
     centre = own[1:] - ramp[1:]
     slope[(centre <= _TAIL) | (centre >= 1.0 - _TAIL)] = 1.0
     # Rebuild the transfer from its slopes, shifted so that the mean maps to the mean.
@@ -244,6 +250,7 @@ def match_histograms(
     ref_weights: np.ndarray,
     apply_to: np.ndarray,
     max_slope: float | None = None,
+    min_slope: float | None = None,
     minor_chroma_slope: float | None = None,
 ) -> np.ndarray:
     """Map Lab pixels ``apply_to`` ``(K, 3)`` so that the weighted distribution of ``values``
@@ -255,23 +262,28 @@ def match_histograms(
     (a pink blush beside a pale highlight) do not mix into colours the reference lacks (Xiao
     and L. Ma, "Color transfer in correlated color space", VRCIA 2006). Outside the central 99%
     of ``values`` the transfer continues with slope 1 (a constant shift). ``max_slope`` bounds
-    the lightness transfer's slope to ``[1/s, s]``, as a clip limit bounds contrast in
+    the lightness transfer's slope from above, as a clip limit bounds contrast in
     contrast-limited histogram equalisation (S. M. Pizer et al., "Adaptive histogram
-    equalization and its variations", CVGIP 39(3), 1987), so that shading and texture are
-    neither crushed nor exaggerated; ``minor_chroma_slope`` bounds the slope along the
-    reference's minor chroma axis alike. Every transfer is shifted so that the mean maps to the
-    reference's mean.
+    equalization and its variations", CVGIP 39(3), 1987), so that shading and texture, noise
+    included, are not exaggerated; ``min_slope`` (default ``1 / max_slope``) bounds it from
+    below, so that they are not crushed. ``minor_chroma_slope`` bounds the slope along the
+    reference's minor chroma axis to ``[1/s, s]``. Every transfer is shifted so that the mean
+    maps to the reference's mean.
     """
     out = np.empty(apply_to.shape, np.float32)
+    slopes = None
+    if max_slope is not None:
+        slopes = (1.0 / max_slope if min_slope is None else min_slope, max_slope)
     out[:, 0] = _match_channel(
-        values[:, 0], weights, ref_values[:, 0], ref_weights, apply_to[:, 0], max_slope
+        values[:, 0], weights, ref_values[:, 0], ref_weights, apply_to[:, 0], slopes
     )
     chroma = ref_values[:, 1:].astype(np.float64)
     mean = np.average(chroma, axis=0, weights=ref_weights)
     cov = np.cov((chroma - mean).T, aweights=ref_weights) if len(chroma) > 1 else np.eye(2)
     axes = np.linalg.eigh(np.atleast_2d(cov))[1]  # columns: principal chroma directions
     src, ref, dst = (x[:, 1:].astype(np.float64) @ axes for x in (values, ref_values, apply_to))
-    bounds = (minor_chroma_slope, None)  # eigh: the minor axis first
+    minor = None if minor_chroma_slope is None else (1 / minor_chroma_slope, minor_chroma_slope)
+    bounds = (minor, None)  # eigh: the minor axis first
     rotated = np.column_stack(
         [_match_channel(src[:, k], weights, ref[:, k], ref_weights, dst[:, k], bounds[k])
          for k in range(2)]
@@ -359,8 +371,10 @@ def transfer_face(
                 likeness, (0, 0), _BELONGING_SMOOTH * photo.frame.scale
             )
         sel = apply > 0
-        base = _base(cur, photo.frame) if rule.keep_detail else cur
-        detail = cur[sel] - base[sel]
+        # The photo's own pixels, not the result so far: overlapping layers blend, and their
+        # slope bounds hold for the result instead of compounding.
+        base = photo.base if rule.keep_detail else lab
+        detail = lab[sel] - base[sel]
         if rule.spatial is not None:
             if id(ref) not in warped:
                 warped[id(ref)] = _warp(ref, photo)
@@ -382,7 +396,8 @@ def transfer_face(
             ref_px,
             ref_w[ref_sel],
             base[sel],
-            max_slope=rule.max_slope,
+            max_slope=rule.slopes[1],
+            min_slope=rule.slopes[0],
             minor_chroma_slope=_MINOR_CHROMA_SLOPE,
         )
         alpha = (shade * apply[sel])[:, None]
