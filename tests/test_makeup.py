@@ -1,11 +1,14 @@
 """Makeup: regions, warp, histogram matching, reference transfer, looks, CLI.
 
 Every test uses the shipped public-domain sample portrait and copies derived from it
-(mirrored, rotated, recoloured) as references "with another pose".
+(mirrored, rotated, recoloured) as references "with another pose"; one more runs
+``bench/makeup.py`` on the real portraits where they are at hand, and skips elsewhere.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -296,6 +299,23 @@ def test_overlapping_layers_do_not_compound_the_slope_bound(photo, hard, masks) 
         after = rgb_to_lab(out.astype(np.float32) / 255)[..., 0][cheek]
         gain = after.std() / before.std()
         assert 1.5 < gain <= 2.5, (regions, gain)  # skin and blush: stretched 2.5x at most
+
+
+@pytest.mark.slow
+def test_bench_targets_on_real_portraits(real_data: Path, tmp_path: Path) -> None:
+    """Issue 6's figures, where the real portraits are at hand: ``bench/makeup.py`` meets every
+    target (colour drop >= 60% per region, PSNR outside the face >= 40 dB, face SSIM >= 0.9)."""
+    portraits = real_data / "portraits"
+    if not any(portraits.glob("plain_*")):
+        pytest.skip(f"no plain_* portraits in {portraits} (../shared/data or $MEIYAN_DATA)")
+    bench = Path(__file__).resolve().parents[1] / "bench" / "makeup.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--data", str(portraits), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "all targets met" in proc.stdout
+    assert (tmp_path / "makeup_grid.jpg").is_file()
 
 
 def test_no_face_in_the_reference_is_a_clear_error(photo) -> None:
