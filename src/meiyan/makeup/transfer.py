@@ -132,6 +132,13 @@ class FaceAnalysis:
     uv: np.ndarray  # (H, W, 2) face-frame coordinates of every pixel
     slopes: np.ndarray  # (d/du, d/dv) of log(L + 16)
 
+    @cached_property
+    def skin_likeness(self) -> Mask:
+        """How much each pixel looks like the face's skin, smoothed: where foundation and blush
+        may go (hair or a hand across the face stays as it is)."""
+        likeness = belonging(self.lab, self.hard["skin"])
+        return cv2.GaussianBlur(likeness, (0, 0), _BELONGING_SMOOTH * self.frame.scale)
+
 
 def _uv_grid(shape: tuple[int, int], frame: FaceFrame) -> np.ndarray:
     """Face-frame coordinates ``(H, W, 2)`` of every pixel of a window."""
@@ -366,10 +373,7 @@ def transfer_face(
         ref_px = (r.base if rule.keep_detail else r.lab)[ref_sel]
         apply = soft[region]
         if region in _SKIN_LIKE:  # no foundation or blush on hair across the face
-            likeness = belonging(lab, photo.hard["skin"])
-            apply = apply * cv2.GaussianBlur(
-                likeness, (0, 0), _BELONGING_SMOOTH * photo.frame.scale
-            )
+            apply = apply * photo.skin_likeness
         sel = apply > 0
         # The photo's own pixels, not the result so far: overlapping layers blend, and their
         # slope bounds hold for the result instead of compounding.
