@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from meiyan.face import detect_faces
-from meiyan.skin import AutoSkinSegmenter, registry
+from meiyan.face import analyze
+from meiyan.skin import SLOT, choices, skin_mask
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEIYAN_DATA", REPO.parent / "shared" / "data"))
@@ -73,7 +73,7 @@ def main() -> None:
     split_dir = args.data / "fasseg-multipose" / args.split
     if not split_dir.is_dir():
         parser.error(f"{split_dir} not found (set --data or MEIYAN_DATA)")
-    methods = args.methods.split(",") if args.methods else registry.available()
+    methods = args.methods.split(",") if args.methods else choices()
     items = load(split_dir)
     groups = sorted({abs(pan_of(stem)) for stem, _, _ in items})
 
@@ -81,7 +81,7 @@ def main() -> None:
     yaw_error: dict[int, list[float]] = defaultdict(list)
     found: dict[str, bool] = {}
     for stem, image, _ in items:
-        faces = detect_faces(image)
+        faces = analyze(image)
         pan = pan_of(stem)
         found[stem] = bool(faces)
         found_by_pan[abs(pan)].append(bool(faces))
@@ -94,19 +94,18 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     for name in methods:
-        segmenter = registry.get(name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            segmenter(items[0][1])  # warm-up: model loading is not timed
+            skin_mask(items[0][1], name)  # warm-up: model loading is not timed
             scores: dict[int, list[float]] = defaultdict(list)
             times = []
             for stem, image, truth in items:
-                start = time.perf_counter()
-                mask = segmenter(image)
+                start = time.perf_counter()  # the face pass included
+                mask = skin_mask(image, name)
                 times.append(1000 * (time.perf_counter() - start))
                 scores[abs(pan_of(stem))].append(iou(mask, truth))
         every = [s for g in groups for s in scores[g]]
-        uses_faces = hasattr(segmenter, "segment") or isinstance(segmenter, AutoSkinSegmenter)
+        uses_faces = SLOT.get(name, job="skin_mask").needs_faces
         rate = f"{100 * np.mean(list(found.values())):.0f}%" if uses_faces else "n/a"
         cells = [name, f"{np.mean(every):.3f}", *[f"{np.mean(scores[g]):.3f}" for g in groups]]
         cells += [rate, f"{statistics.median(times):.0f}"]

@@ -56,8 +56,8 @@ def portrait() -> np.ndarray:
 @pytest.fixture(scope="session")
 def face(portrait: np.ndarray):
     """The one face of the sample portrait."""
-    from meiyan.face import detect_faces
+    from meiyan.face import analyze
 
-    faces = detect_faces(portrait)
+    faces = analyze(portrait)
     assert len(faces) == 1
     return faces[0]

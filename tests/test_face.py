@@ -22,8 +22,8 @@ from meiyan.face import (
     REGIONS,
     Face,
     FaceDetector,
+    analyze,
     default_detector,
-    detect_faces,
     head_pose,
     person_mask,
     region_mask,
@@ -102,7 +102,7 @@ def test_several_faces_give_one_face_each(portrait: np.ndarray) -> None:
     spots = [(20, 20, 1.0), (330, 120, 1.6), (760, 40, 0.8)]
     for x, y, s in spots:
         paste(canvas, cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), x, y)
-    faces = detect_faces(canvas)
+    faces = analyze(canvas)
     assert len(faces) == 3
     for f, (x, y, s) in zip(faces, spots, strict=True):  # faces come left to right
         cx, cy = (f.bbox[0] + f.bbox[2]) / 2, (f.bbox[1] + f.bbox[3]) / 2
@@ -113,7 +113,7 @@ def test_small_face_in_a_large_picture(portrait: np.ndarray) -> None:
     small = cv2.resize(portrait, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
     canvas = np.full((1500, 2000, 3), 120, np.uint8)
     paste(canvas, small, 1400, 900)
-    faces = detect_faces(canvas)
+    faces = analyze(canvas)
     assert len(faces) == 1
     f = faces[0]
     assert f.size < 100  # a tiny face, found by the tiled search
@@ -124,18 +124,18 @@ def test_face_filling_the_frame(portrait: np.ndarray, face: Face) -> None:
     x0, y0, x1, y1 = (round(v) for v in face.bbox)
     crop = portrait[y0 - 10 : y1 + 10, x0 - 10 : x1 + 10]
     big = cv2.resize(crop, (1200, 1300), interpolation=cv2.INTER_CUBIC)
-    faces = detect_faces(big)
+    faces = analyze(big)
     assert len(faces) == 1
     assert faces[0].size > 900
 
 
 def test_no_face() -> None:
     gradient = np.linspace(0, 255, 300 * 400, dtype=np.float32).reshape(300, 400)
-    assert detect_faces(np.dstack([gradient] * 3).astype(np.uint8)) == []
+    assert analyze(np.dstack([gradient] * 3).astype(np.uint8)) == []
 
 
 def test_float_input_matches_uint8(portrait: np.ndarray, face: Face) -> None:
-    faces = detect_faces(portrait.astype(np.float32) / 255)
+    faces = analyze(portrait.astype(np.float32) / 255)
     assert len(faces) == 1
     assert np.abs(faces[0].landmarks - face.landmarks).max() < 2.0
 
@@ -144,7 +144,7 @@ def test_roll_follows_an_in_plane_rotation(portrait: np.ndarray, face: Face) -> 
     # OpenCV's positive angle turns the picture counter-clockwise; roll > 0 is clockwise.
     rot = cv2.getRotationMatrix2D((256, 256), 20, 1.0)
     turned = cv2.warpAffine(portrait, rot, (512, 512), borderMode=cv2.BORDER_REFLECT)
-    faces = detect_faces(turned)
+    faces = analyze(turned)
     assert len(faces) == 1
     assert faces[0].pose.roll == pytest.approx(face.pose.roll - 20, abs=4)
 
@@ -169,7 +169,7 @@ def test_exif_rotated_photo_gives_aligned_masks(
     Image.fromarray(np.rot90(portrait).copy()).save(path, quality=95, exif=exif)
     img = read_image(path)
     assert img.pixels.shape == portrait.shape
-    faces = detect_faces(img.pixels)
+    faces = analyze(img.pixels)
     assert len(faces) == 1
     a = faces[0].region("face_oval", 0) > 0.5
     b = face.region("face_oval", 0) > 0.5
@@ -192,18 +192,18 @@ def test_tile_levels_cover_small_faces() -> None:
 def test_detector_arguments_and_shared_instance() -> None:
     with pytest.raises(ValueError):
         FaceDetector(min_score=0)
-    with pytest.raises(ValueError):
-        FaceDetector(min_face=-1)
+    with pytest.raises(ValueError, match="min_face"):
+        analyze(np.zeros((64, 64, 3), np.uint8), min_face=0)
     assert default_detector() is default_detector()
     with pytest.raises(ValueError):
-        detect_faces(np.zeros((10, 10), np.uint8))
+        analyze(np.zeros((10, 10), np.uint8))
 
 
 def test_detector_is_safe_across_threads(portrait: np.ndarray, face: Face) -> None:
     results: list[list[Face]] = []
 
     def work() -> None:
-        results.append(detect_faces(portrait))
+        results.append(analyze(portrait))
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
@@ -232,8 +232,8 @@ def test_mediapipe_start_up_lines_stay_off_the_terminal(
     path = tmp_path / "portrait.npy"
     np.save(path, portrait)
     code = (
-        "import sys, numpy as np; from meiyan.face import detect_faces, person_mask; "
-        "im = np.load(sys.argv[1]); assert detect_faces(im); person_mask(im)"
+        "import sys, numpy as np; from meiyan.face import analyze, person_mask; "
+        "im = np.load(sys.argv[1]); assert analyze(im); person_mask(im)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from meiyan.errors import MeiyanError
-from meiyan.face import detect_faces, region_mask
+from meiyan.face import analyze, region_mask
 from meiyan.makeup import (
     REGION_NAMES,
     Lipstick,
@@ -48,7 +48,7 @@ def photo() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def face(photo: np.ndarray):
-    return detect_faces(photo)[0]
+    return analyze(photo)[0]
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +340,7 @@ def test_bad_arguments(photo) -> None:
 
 def test_large_photo_is_worked_smaller_and_stays_exact_elsewhere(photo) -> None:
     big = cv2.resize(photo[20:270, 110:360], None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
-    face = detect_faces(big)[0]
+    face = analyze(big)[0]
     crop = FaceCrop.of(big, face)
     assert crop.scale < 1.0  # the face is larger than the working size
     out = makeup(big, look="party")

@@ -14,16 +14,16 @@ from PIL import Image, ImageCms
 
 import meiyan
 from meiyan.cli.main import main
+from meiyan.errors import NoFaceWarning
+from meiyan.face.window import upsample_window
 from meiyan.io.image import read_image
 from meiyan.retouch.beautify import (
     PRESETS,
     BeautifySettings,
-    RetouchWarning,
     retouch,
 )
 from meiyan.retouch.blemish import detect_spots, removal_strength
 from meiyan.retouch.blend import apply_gain, gain_for, scale_layer, soft_light
-from meiyan.retouch.crops import upsample_window
 from meiyan.retouch.tone import even_tone_layer
 from meiyan.retouch.whiten import whiten
 
@@ -138,7 +138,7 @@ def test_spots_are_found_and_classified_freckles_apart() -> None:
 
 
 def test_blemish_removal_heals_a_spot_on_a_real_face(sample_rgb: np.ndarray) -> None:
-    face = meiyan.retouch.crops.find_faces(sample_rgb)[0]
+    face = meiyan.analyze(sample_rgb)[0]
     cheeks = (face.region("cheeks", feather=0) > 0.5).astype(np.uint8)
     depth = cv2.distanceTransform(cheeks, cv2.DIST_L2, 5)
     cy, cx = np.unravel_index(np.argmax(depth), depth.shape)
@@ -206,14 +206,16 @@ def test_no_face_returns_the_photo_with_a_warning() -> None:
     rng = np.random.default_rng(6)
     scene = cv2.GaussianBlur(rng.random((240, 320, 3), dtype=np.float32), (0, 0), 8)
     scene = (np.clip(0.3 + scene, 0, 1) * 255).astype(np.uint8)
-    with pytest.warns(RetouchWarning, match="no face"):
-        out = meiyan.beautify(scene)
-    assert np.array_equal(out, scene)
-    # With a colour rule asked for, only smoothing runs, where the rule finds skin.
+    for skin in ("auto", "color"):  # one way for every mask: unchanged, with a warning
+        with pytest.warns(NoFaceWarning, match="no face"):
+            out = meiyan.beautify(scene, skin=skin)
+        assert np.array_equal(out, scene)
+    # The whole frame as skin needs no face.
     patch = add_spot(skin_noise(200, 200, seed=7), 100, 100, 30, (0.0, 1.0, 0.8), 0.2)
     patch = (np.clip(patch, 0, 1) * 255).astype(np.uint8)
-    with pytest.warns(RetouchWarning, match="only smoothing"):
-        smoothed = meiyan.beautify(patch, skin="color")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        smoothed = meiyan.beautify(patch, skin="none")
     assert not np.array_equal(smoothed, patch)
 
 

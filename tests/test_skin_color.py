@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meiyan.skin import color_mask, hsv_mask, registry, rgb_mask, skin_mask, ycrcb_mask
+from meiyan.engines import EngineError
+from meiyan.skin import SLOT, ColourRule, choices, skin_mask
+from meiyan.skin.color import color_mask, hsv_mask, rgb_mask, ycrcb_mask
 
 RULES = [ycrcb_mask, hsv_mask, rgb_mask]
 SKIN_TONES = [(224, 172, 140), (198, 134, 66), (141, 85, 36), (255, 205, 180)]
@@ -47,8 +49,8 @@ def test_float_and_uint8_inputs_agree() -> None:
 
 
 def test_registry_names_and_errors() -> None:
-    assert {"ycrcb", "hsv", "rgb", "color", "auto"} <= set(registry.available())
-    with pytest.raises(ValueError, match="unknown skin method"):
+    assert {"ycrcb", "hsv", "rgb", "color", "auto", "classic"} <= set(choices())
+    with pytest.raises(EngineError, match="unknown skin engine"):
         skin_mask(swatches(SKIN_TONES), "nope")
     with pytest.raises(ValueError, match="unknown colour rule"):
         color_mask(swatches(SKIN_TONES), rule="nope")
@@ -59,11 +61,15 @@ def test_registry_is_lazy_and_caches() -> None:
 
     def factory():
         calls.append(1)
-        return lambda img: np.ones(img.shape[:2], np.float32)
+        return ColourRule(lambda img: np.ones(img.shape[:2], np.float32))
 
-    registry.register("test-lazy", factory)
-    assert calls == []
-    img = swatches(SKIN_TONES)
-    skin_mask(img, "test-lazy")
-    skin_mask(img, "test-lazy")
-    assert calls == [1]
+    SLOT.register("test-lazy", factory)
+    try:
+        assert calls == []
+        img = swatches(SKIN_TONES)
+        skin_mask(img, "test-lazy")
+        skin_mask(img, "test-lazy")
+        assert calls == [1]
+    finally:
+        SLOT.unregister("test-lazy")
+    assert "test-lazy" not in choices()

@@ -14,16 +14,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from meiyan import engines
 from meiyan.cli.face_cmds import landmarks, mask
-from meiyan.face import Face, detect_faces
-from meiyan.skin import (
-    AdaptiveSkinSegmenter,
-    AutoSkinSegmenter,
-    NoFaceWarning,
-    registry,
-    skin_mask,
-    ycrcb_mask,
-)
+from meiyan.errors import NoFaceWarning
+from meiyan.face import Face, analyze
+from meiyan.models import ModelSpec, register, unregister
+from meiyan.skin import SLOT, ColourRule, choices, skin_mask
+from meiyan.skin.adaptive import AdaptiveSkinSegmenter
+from meiyan.skin.color import ycrcb_mask
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def mean_in(m: np.ndarray, region: np.ndarray) -> float:
 
 
 def test_methods_are_registered() -> None:
-    assert {"face", "adaptive", "auto", "color"} <= set(registry.available())
+    assert {"face", "adaptive", "auto", "color", "classic", "unet"} <= set(choices())
 
 
 @pytest.mark.parametrize("method", ["face", "adaptive"])
@@ -86,7 +84,7 @@ def test_adaptive_accepts_float_input(portrait: np.ndarray, adaptive: np.ndarray
 def test_several_faces(portrait: np.ndarray) -> None:
     head = portrait[40:300, 110:350]
     pair = np.concatenate([head, cv2.resize(head, (240, 260))[:, ::-1]], axis=1)
-    faces = detect_faces(pair)
+    faces = analyze(pair)
     assert len(faces) == 2
     m = skin_mask(pair, "auto")
     for f in faces:
@@ -104,34 +102,68 @@ def test_adaptive_on_tiny_faces(portrait: np.ndarray, face: Face, scale: float) 
         bbox=tuple((v + 0.5) * scale - 0.5 for v in face.bbox),
         image_shape=small.shape[:2],
     )
-    m = AdaptiveSkinSegmenter().segment(small, [tiny])
-    assert m is not None and m.shape == small.shape[:2]
+    m = AdaptiveSkinSegmenter()(small, [tiny])
+    assert m.shape == small.shape[:2]
     assert mean_in(m, tiny.region("cheeks", 0)) > 0.5
 
 
-def test_no_face_face_methods_give_nothing(no_face: np.ndarray) -> None:
-    assert skin_mask(no_face, "face").max() == 0
-    assert skin_mask(no_face, "adaptive").max() == 0
-    assert AdaptiveSkinSegmenter().segment(no_face) is None
-
-
-def test_auto_falls_back_to_colour_rules_and_warns_once(no_face: np.ndarray) -> None:
-    auto = AutoSkinSegmenter()
-    with pytest.warns(NoFaceWarning, match="no face found"):
-        first = auto(no_face)
-    np.testing.assert_allclose(first, ycrcb_mask(no_face))
-    assert first.mean() > 0.5  # the colour rules see skin tones
+def test_no_face_face_methods_fall_back_to_the_colour_rule(no_face: np.ndarray) -> None:
+    assert AdaptiveSkinSegmenter()(no_face, []).max() == 0
+    for method in ("face", "adaptive", "unet", "classic", "auto"):
+        with pytest.warns(NoFaceWarning, match="no face found"):
+            m = skin_mask(no_face, method)
+        np.testing.assert_allclose(m, ycrcb_mask(no_face))
+        assert m.mean() > 0.5  # the colour rules see skin tones
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        second = auto(no_face)  # silent the second time
-    np.testing.assert_allclose(second, first)
+        skin_mask(no_face, "color")  # a colour rule needs no face: no warning
 
 
-def test_auto_uses_the_face_when_there_is_one(portrait: np.ndarray) -> None:
-    auto = AutoSkinSegmenter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        np.testing.assert_allclose(auto(portrait), registry.get(auto.primary)(portrait))
+def test_auto_is_the_best_scored_engine_within_the_jobs_budget() -> None:
+    """``auto`` promises the benchmark's best among the engines within the job's budget."""
+    for job in ("skin_mask", "smooth", "beautify"):
+        ranked = [
+            s
+            for s in (SLOT.spec(n) for n in SLOT.names())
+            if s.score is not None and (s.jobs is None or job in s.jobs)
+        ]
+        best = max(ranked, key=lambda s: s.score)
+        assert SLOT.resolve("auto", job) == best.name, job
+    assert SLOT.resolve("auto", "skin_mask") == "unet"  # the benchmark's best, within 80 ms
+    assert SLOT.resolve("auto", "beautify") == "classic"  # the U-Net is over beautify's budget
+    # Colour rules are fall-backs, never auto's choice.
+    assert all(SLOT.spec(n).score is None for n in ("color", "ycrcb", "hsv", "rgb"))
+
+
+def test_auto_falls_back_with_one_warning_when_the_best_cannot_run() -> None:
+    register(ModelSpec("test-missing", "test_missing.onnx", "0" * 64, 1, "x", "x", True, "x"))
+    SLOT.register(
+        "test-best",
+        lambda: ColourRule(lambda img: np.ones(img.shape[:2], np.float32)),
+        models=("test-missing",),
+        score=2.0,
+    )
+    try:
+        with pytest.warns(engines.EngineWarning, match="test-best.*not installed.*'unet'"):
+            assert SLOT.resolve("auto", "skin_mask") == "unet"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per process
+            assert SLOT.resolve("auto", "skin_mask") == "unet"
+        with pytest.raises(engines.EngineError, match="cannot run"):
+            SLOT.get("test-best")  # asked for by name: an error, not a fall-back
+    finally:
+        SLOT.unregister("test-best")
+        unregister("test-missing")
+        SLOT.reset_warnings()
+    assert "test-best" not in SLOT.names()
+
+
+def test_commercial_setting_keeps_auto_off_research_only_models(monkeypatch) -> None:
+    monkeypatch.setenv("MEIYAN_COMMERCIAL", "1")
+    with pytest.warns(engines.EngineWarning, match="commercial"):
+        chosen = SLOT.resolve("auto", "skin_mask")
+    SLOT.reset_warnings()
+    assert chosen == "classic"  # the U-Net's FASSEG data are for research only
 
 
 def test_mask_command(tmp_path: Path, portrait: np.ndarray, face: Face) -> None:
@@ -159,7 +191,6 @@ def test_mask_command(tmp_path: Path, portrait: np.ndarray, face: Face) -> None:
 
 def test_mask_command_without_a_face_warns(tmp_path: Path, no_face: np.ndarray) -> None:
     Image.fromarray(no_face).save(tmp_path / "plain.png")
-    registry.register("auto", AutoSkinSegmenter)  # a fresh instance: it has not warned yet
     result = CliRunner().invoke(mask, [str(tmp_path / "plain.png"), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0
     assert "no face found" in result.output

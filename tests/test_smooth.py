@@ -78,7 +78,7 @@ def test_smooth_validates() -> None:
         meiyan.smooth(x, filter="nope")
     with pytest.raises(ValueError, match="strength"):
         meiyan.smooth(x, strength=1.5)
-    with pytest.raises(ValueError, match="skin method"):
+    with pytest.raises(ValueError, match="unknown skin engine"):
         meiyan.smooth(x, skin="nope")
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         meiyan.smooth(x[..., 0])

@@ -1,19 +1,60 @@
 """meiyan (美颜): AI portrait beautification.
 
-The small public API: :func:`smooth` and :func:`beautify` take an RGB image as a NumPy array
-(``uint8``, or ``float32`` in [0, 1]) and return one of the same shape and dtype.
+The small public API: :func:`analyze` finds faces once; :func:`beautify`, :func:`smooth`,
+:func:`skin_mask` and :func:`makeup` take an RGB image as a NumPy array (``uint8``, or
+``float32`` in [0, 1]), and the faces when the caller has them, and return an image of the same
+shape and dtype (a float32 mask for :func:`skin_mask`). Everything is imported on first use, so
+``import meiyan`` is quick.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from meiyan import makeup
-from meiyan.retouch.beautify import BeautifySettings, beautify
-from meiyan.retouch.smooth import smooth
-from meiyan.skin import skin_mask
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("meiyan")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-__all__ = ["BeautifySettings", "__version__", "beautify", "makeup", "skin_mask", "smooth"]
+# Public name -> module that defines it, imported when the name is first used.
+_LAZY = {
+    "analyze": "meiyan.face",
+    "BeautifySettings": "meiyan.retouch.beautify",
+    "beautify": "meiyan.retouch.beautify",
+    "smooth": "meiyan.retouch.smooth",
+    "skin_mask": "meiyan.skin",
+}
+
+if TYPE_CHECKING:
+    from meiyan import makeup
+    from meiyan.face import analyze
+    from meiyan.retouch.beautify import BeautifySettings, beautify
+    from meiyan.retouch.smooth import smooth
+    from meiyan.skin import skin_mask
+
+
+def __getattr__(name: str) -> Any:
+    if name == "makeup":  # the package, callable as the function
+        return importlib.import_module("meiyan.makeup")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'meiyan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, "makeup"])
+
+
+__all__ = [
+    "BeautifySettings",
+    "__version__",
+    "analyze",
+    "beautify",
+    "makeup",
+    "skin_mask",
+    "smooth",
+]

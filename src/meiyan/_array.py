@@ -27,6 +27,26 @@ def check_rgb(image: np.ndarray, name: str = "image") -> None:
         raise TypeError(f"{name} must be uint8 or float32/float64, got {image.dtype}")
 
 
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """:func:`check_rgb`, and for float images finite values within [0, 1]; returns ``image``.
+
+    A float image in 0-255 is the commonest mistake: it is named, not processed as if it were
+    a bright image without a face.
+    """
+    check_rgb(image, name)
+    if image.dtype != np.uint8:
+        lo, hi = float(image.min()), float(image.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if lo < 0.0 or hi > 1.0:
+            hint = " (divide 0-255 values by 255)" if hi > 1.0 else ""
+            raise ValueError(
+                f"{name} is {image.dtype} with values in [{lo:g}, {hi:g}]; float images must "
+                f"lie in [0, 1]{hint}"
+            )
+    return image
+
+
 def to_float32(image: np.ndarray, name: str = "image") -> Float32Image:
     """Validated float32 copy-or-view of an RGB image in [0, 1]."""
     check_rgb(image, name)

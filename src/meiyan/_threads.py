@@ -3,7 +3,8 @@
 OpenCV and NumPy release the GIL in their kernels, so on a multi-core machine independent
 pieces of an image (row bands, octaves, a layer) run at the same time in threads. Rule: a task
 in this pool must never wait on another task of this pool (only the caller waits), so the pool
-cannot deadlock, whatever its size.
+cannot deadlock, whatever its size. ``MEIYAN_THREADS`` sets the number of threads (a batch's
+worker processes set it to 1); the default is one per CPU.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 
+def thread_count() -> int:
+    """Threads meiyan uses: ``MEIYAN_THREADS`` when set (at least 1), else the CPU count."""
+    value = os.environ.get("MEIYAN_THREADS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f"MEIYAN_THREADS must be a whole number, got {value!r}") from None
+    return max(1, os.cpu_count() or 1)
+
+
 @functools.cache
 def pool() -> ThreadPoolExecutor:
-    """The shared pool, one thread per CPU (at least two), created on first use and kept."""
-    return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="meiyan")
+    """The shared pool of :func:`thread_count` threads, created on first use and kept."""
+    return ThreadPoolExecutor(max_workers=thread_count(), thread_name_prefix="meiyan")

@@ -13,3 +13,20 @@ class ImageError(MeiyanError):
 
 class ModelError(MeiyanError):
     """A model is missing, corrupt or unusable."""
+
+
+class NoFaceError(MeiyanError):
+    """No face was found where a job needs one (a makeup photo, or a reference)."""
+
+
+class MeiyanWarning(UserWarning):
+    """Base class of meiyan's warnings."""
+
+
+class NoFaceWarning(MeiyanWarning):
+    """A photo had no face: a job that improves photos returned it unchanged, or a skin mask
+    came from the colour rule instead of a face-based segmenter."""
+
+
+class RetouchWarning(MeiyanWarning):
+    """Something about a photo limited its retouching (a small face)."""

@@ -1,27 +1,31 @@
-"""Finding faces and their 478 face-mesh landmarks in images of any size.
+"""The one face pass: faces and their 478 face-mesh landmarks in images of any size.
 
-Two stages, as in MediaPipe's own face-mesh pipeline, but run so that any image size works:
+Two stages, as in MediaPipe's own face-mesh pipeline, but run so that any image size is cheap:
 
-1. **Detection** (BlazeFace) on shrunk copies: the whole image with both the short-range and
-   the full-range model, then, for faces too small to be seen there, overlapping square tiles
-   that halve in size level by level (full-range model) until faces of ``min_face`` pixels are
-   within reach. Boxes from every level are merged by non-maximum suppression.
+1. **Detection** (BlazeFace) on a copy shrunk so that the smallest face asked for
+   (``min_face``, a share of the long side) is 48 pixels across: the whole copy with both the
+   short-range and the full-range model, plus, only when such faces are too small for the whole
+   copy (``min_face`` under about 0.08), overlapping square tiles that halve in size level by
+   level. Boxes from every level are merged by non-maximum suppression. A photo where nothing is
+   found at the default is searched once more down to :data:`SEARCH_FLOOR`.
 2. **Landmarks** (face mesh with attention, 478 points with refined lips and irises) on a
-   square crop around each box, resized to a fixed size, mapped back to image pixels; if the
-   mesh misses the face, tighter and looser crops are tried.
+   square crop around each box, taken from the shrunk copy when it has enough pixels for the
+   mesh's input and from the full image otherwise, mapped back to image pixels; if the mesh
+   misses the face, tighter and looser crops are tried.
 
 V. Bazarevsky, Y. Kartynnik, A. Vakunov, K. Raveendran and M. Grundmann, "BlazeFace:
 Sub-millisecond Neural Face Detection on Mobile GPUs", CVPR Workshops 2019; I. Grishchenko et
 al., "Attention Mesh: High-fidelity Face Mesh Prediction in Real-time", CVPR Workshops 2020.
 
 The MediaPipe graphs are created on first use and kept by the :class:`FaceDetector`, so create
-one detector and reuse it (``default_detector()`` is a shared one). Stage 2 is a method of its
-own, :meth:`FaceDetector.landmarks`, taking a box: a video tracker can feed it the previous
-frame's face box instead of detecting again.
+one detector and reuse it (:func:`analyze` uses a shared one). Stage 2 is a method of its own,
+:meth:`FaceDetector.landmarks`, taking a box: a video tracker can feed it the previous frame's
+face box instead of detecting again.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -31,17 +35,22 @@ import numpy as np
 
 from meiyan._array import check_rgb, from_float32
 from meiyan.errors import ModelError
+from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
 from meiyan.face.pose import head_pose
 from meiyan.face.record import Face
 
 # Smallest face, as a fraction of the (letterboxed, square) input, that BlazeFace's full-range
 # model finds; measured on the sample portrait (found at 0.069, lost at 0.047). Tiles are added
-# until this fraction of a tile is below ``min_face``.
+# until this fraction of a tile is below the smallest face searched for.
 _FULL_RANGE_MIN = 0.08
-_MIN_FACE_PX = 48.0  # default smallest face searched for: this many pixels ...
-_MIN_FACE_FRACTION = 0.02  # ... or this fraction of the long side, whichever is larger
-_LEVEL0_SIZE = 256  # long side of the copy the whole-image detectors see
+_DETECTOR_MIN_FACE = 48.0  # the smallest face, in pixels of the shrunk copy, that is searched for
+DEFAULT_MIN_FACE = 0.08
+"""Smallest face searched for by default, as a share of the image's long side: one pass of the
+whole-image detectors, no tiles."""
+SEARCH_FLOOR = 0.02
+"""Smallest face searched for before a photo is called faceless."""
+_LEVEL0_SIZE = 256  # long side of the copy the short-range detector sees
 _TILE_SIZE = 192  # the full-range model's input size
 # Landmark crop sides, in detector-box sides, tried in turn until the mesh finds the face (the
 # second and third rescue some profile faces).
@@ -85,7 +94,7 @@ def tile_levels(height: int, width: int, min_face: float) -> list[list[tuple[int
     """
     short, long = min(height, width), max(height, width)
     levels = []
-    reach = _FULL_RANGE_MIN * long
+    reach = _FULL_RANGE_MIN * short  # the whole-image level: squares of the short side
     side = min(short, long // 2)
     while reach > min_face and side >= _TILE_SIZE / 2:
         stride = max(side // 2, 1)
@@ -100,35 +109,26 @@ def tile_levels(height: int, width: int, min_face: float) -> list[list[tuple[int
 class FaceDetector:
     """Faces with 478 landmarks, head pose and regions in RGB images of any size.
 
-    ``min_score``: detector confidence threshold; ``min_face``: smallest face side in pixels
-    searched for (smaller faces may still be found; more tiles are scanned for small values);
-    ``None`` means 48 pixels or 2% of the image's long side, whichever is larger, which keeps a
-    24-megapixel photo to about 40 tiles.
+    ``min_score``: detector confidence threshold. Each call of :meth:`analyze` counts as one
+    detection in ``calls`` (tests check that every job detects once per image).
 
     Thread safety: MediaPipe graphs are not re-entrant, so calls on one detector are serialised
     by a lock; use one detector per thread to run in parallel.
     """
 
-    def __init__(self, *, min_score: float = 0.5, min_face: float | None = None) -> None:
+    def __init__(self, *, min_score: float = 0.5) -> None:
         if not 0.0 < min_score < 1.0:
             raise ValueError(f"min_score must be in (0, 1), got {min_score}")
-        if min_face is not None and min_face <= 0:
-            raise ValueError(f"min_face must be positive, got {min_face}")
         self.min_score = float(min_score)
-        self.min_face = min_face
+        self.calls = 0
         self._lock = threading.Lock()
         self._graphs: dict[str, Any] = {}
-
-    def _min_face(self, height: int, width: int) -> float:
-        if self.min_face is not None:
-            return float(self.min_face)
-        return max(_MIN_FACE_PX, _MIN_FACE_FRACTION * max(height, width))
 
     def _graph(self, name: str) -> Any:
         """The MediaPipe solution ``name``, created on first use."""
         if name not in self._graphs:
             try:
-                from mediapipe.python.solutions import face_detection, face_mesh
+                face_detection, face_mesh = solution("face_detection"), solution("face_mesh")
 
                 if name == "mesh":
                     self._graphs[name] = load_graph(
@@ -182,7 +182,8 @@ class FaceDetector:
         return dets
 
     def find_boxes(self, image: np.ndarray) -> list[Detection]:
-        """Stage 1: face boxes in an RGB image (uint8 or float32), merged over the pyramid."""
+        """Stage 1 at full size: face boxes of 48 pixels and more in an RGB image (uint8 or
+        float32), merged over the pyramid."""
         rgb = self._as_uint8(image)
         with self._lock:
             return self._find_boxes(rgb)
@@ -195,8 +196,18 @@ class FaceDetector:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         dets = self._run_detector("short", small, (0, 0, w, h))
-        dets += self._run_detector("full", small, (0, 0, w, h))
-        for level in tile_levels(h, w, self._min_face(h, w)):
+        # The full-range model on squares of the short side: a letterbox of a wide photo would
+        # spend its input on padding (a 16:9 frame's faces would be 0.56 times as large).
+        short, long = min(h, w), max(h, w)
+        n = math.ceil(long / short)
+        for i in range(n):
+            at = round(i * (long - short) / max(n - 1, 1))
+            x, y = (at, 0) if w >= h else (0, at)
+            square = np.ascontiguousarray(rgb[y : y + short, x : x + short])
+            if short > _TILE_SIZE:
+                square = cv2.resize(square, (_TILE_SIZE, _TILE_SIZE), interpolation=cv2.INTER_AREA)
+            dets += self._run_detector("full", square, (x, y, short, short))
+        for level in tile_levels(h, w, _DETECTOR_MIN_FACE):
             side = level[0][2]
             # One shrunk copy per level, so each tile is a slice at the model's input size.
             s = min(1.0, _TILE_SIZE / side)
@@ -226,9 +237,9 @@ class FaceDetector:
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> Face | None:
         """Stage 2: the face inside ``detection`` with its landmarks, or ``None`` if none."""
-        rgb = self._as_uint8(image)
+        check_rgb(image)
         with self._lock:
-            return self._landmarks(rgb, detection)
+            return self._landmarks(image, detection)
 
     def _mesh(self, rgb: np.ndarray, det: Detection, crop_scale: float) -> np.ndarray | None:
         """``(478, 3)`` landmarks ``(x, y, depth)`` in image pixels from one square crop."""
@@ -240,6 +251,8 @@ class FaceDetector:
         crop = rgb[max(top, 0) : min(top + side, h), max(left, 0) : min(left + side, w)]
         if crop.size == 0:
             return None
+        if crop.dtype != np.uint8:
+            crop = from_float32(crop, np.uint8)
         crop = cv2.copyMakeBorder(
             crop,
             max(-top, 0),
@@ -288,15 +301,54 @@ class FaceDetector:
             image_shape=rgb.shape[:2],
         )
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Every face in an RGB image (uint8 or float32 in [0, 1]), left to right."""
-        rgb = self._as_uint8(image)
-        faces: list[Face] = []
+    def analyze(self, image: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[Face]:
+        """Every face of at least ``min_face`` times the long side in an RGB image (uint8, or
+        float in [0, 1]), left to right, in image pixels.
+
+        Detection runs on a copy where such a face is 48 pixels across: at the default 0.08 one
+        pass of the whole-image models, a few tiles more for smaller values. When that finds
+        nothing, a second pass searches down to :data:`SEARCH_FLOOR`.
+        """
+        check_rgb(image)
+        if not 0 < min_face <= 1:
+            raise ValueError(f"min_face must be in (0, 1], got {min_face}")
         with self._lock:
-            for det in self._find_boxes(rgb):
-                face = self._landmarks(rgb, det)
-                if face is not None and all(_iou(face.bbox, f.bbox) <= 0.5 for f in faces):
-                    faces.append(face)
+            self.calls += 1
+            faces = self._analyze(image, min_face)
+            if not faces and min_face > SEARCH_FLOOR:
+                faces = self._analyze(image, SEARCH_FLOOR)
+        return faces
+
+    def _analyze(self, image: np.ndarray, min_face: float) -> list[Face]:
+        h, w = image.shape[:2]
+        s = min(1.0, _DETECTOR_MIN_FACE / min_face / max(h, w))
+        small = image
+        if s < 1.0:
+            # Every other pixel first where the shrink is large: INTER_AREA then reads a
+            # quarter of the pixels for the same result to within noise.
+            step = max(1, int(0.5 / s))
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            small = cv2.resize(image[::step, ::step], size, interpolation=cv2.INTER_AREA)
+        small = self._as_uint8(small)
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        faces: list[Face] = []
+        for det in self._find_boxes(small):
+            x0, y0, x1, y1 = det.box
+            face = None
+            if s < 1.0 and _CROP_SCALES[0] * max(x1 - x0, y1 - y0) < _MESH_SIZE:
+                # Too few pixels in the copy for the mesh's input: crop the full image.
+                full = Detection(
+                    ((x0 + 0.5) * sx - 0.5, (y0 + 0.5) * sy - 0.5,
+                     (x1 + 0.5) * sx - 0.5, (y1 + 0.5) * sy - 0.5),
+                    det.score,
+                )
+                face = self._landmarks(image, full)
+            else:
+                face = self._landmarks(small, det)
+                if face is not None and s < 1.0:
+                    face = face.rescaled(sx, sy, (h, w))
+            if face is not None and all(_iou(face.bbox, f.bbox) <= 0.5 for f in faces):
+                faces.append(face)
         return sorted(faces, key=lambda f: (f.bbox[0], f.bbox[1]))
 
 
@@ -313,6 +365,8 @@ def default_detector() -> FaceDetector:
         return _default
 
 
-def detect_faces(image: np.ndarray) -> list[Face]:
-    """Every face in an RGB image (uint8 or float32 in [0, 1]) with the shared detector."""
-    return default_detector().detect(image)
+def analyze(image: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[Face]:
+    """Every face in an RGB image (uint8, or float in [0, 1]) with the shared detector: boxes,
+    478 landmarks, head pose, left to right. The one face pass of every job: give its result to
+    a job as ``faces=`` and the job detects nothing again."""
+    return default_detector().analyze(image, min_face=min_face)

@@ -15,6 +15,7 @@ import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32
 from meiyan.errors import ModelError
+from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
 
 
@@ -44,7 +45,7 @@ class PersonSegmenter:
         with self._lock:
             if self._graph is None:
                 try:
-                    from mediapipe.python.solutions import selfie_segmentation
+                    selfie_segmentation = solution("selfie_segmentation")
 
                     self._graph = load_graph(
                         lambda: selfie_segmentation.SelfieSegmentation(model_selection=0)

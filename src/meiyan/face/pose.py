@@ -28,7 +28,9 @@ _FOREHEAD_TOP, _CHIN_BOTTOM = 10, 152
 @cache
 def _groups() -> tuple[list[int], list[int]]:
     """Landmark indices of the left eye and eyebrow, and of the right eye and eyebrow."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
+    from meiyan.face._mediapipe import solution
+
+    fmc = solution("face_mesh_connections")
 
     def verts(*sets: frozenset[tuple[int, int]]) -> list[int]:
         return sorted({i for s in sets for e in s for i in e})

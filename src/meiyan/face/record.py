@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,6 +47,24 @@ class Face:
         """Face size in pixels: the larger side of ``bbox``."""
         x0, y0, x1, y1 = self.bbox
         return float(max(x1 - x0, y1 - y0))
+
+    def rescaled(self, sx: float, sy: float, shape: tuple[int, int]) -> Face:
+        """This face in the image resized by ``sx``, ``sy`` to ``shape`` ``(H, W)``, pixel
+        centres kept aligned (OpenCV's ``resize`` convention)."""
+        lm = (self.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
+        x0, y0, x1, y1 = self.bbox
+        return replace(
+            self,
+            landmarks=lm.astype(np.float32),
+            depth=self.depth * np.float32(np.sqrt(sx * sy)),
+            bbox=(
+                (x0 + 0.5) * sx - 0.5,
+                (y0 + 0.5) * sy - 0.5,
+                (x1 + 0.5) * sx - 0.5,
+                (y1 + 0.5) * sy - 0.5,
+            ),
+            image_shape=shape,
+        )
 
     def points3d(self) -> np.ndarray:
         """``(478, 3)`` float32 landmarks ``(x, y, depth)`` in pixels."""

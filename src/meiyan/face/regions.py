@@ -95,7 +95,9 @@ def _split_loop(loop: list[int], corners: tuple[int, int]) -> tuple[tuple[int, .
 @cache
 def _topology() -> _Topology:
     """Index chains from MediaPipe's connection sets (imported on first use: it is slow)."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
+    from meiyan.face._mediapipe import solution
+
+    fmc = solution("face_mesh_connections")
 
     lips = edge_chains(fmc.FACEMESH_LIPS)
     outer = next(c for c in lips if _OUTER_CORNERS[0] in c)
@@ -120,28 +122,36 @@ def _topology() -> _Topology:
 
 @dataclass(frozen=True)
 class FaceFrame:
-    """2-D face frame: ``origin`` between the eye centres, unit ``x`` from the right eye's
-    centre to the left eye's (the person's left), unit ``y`` perpendicular, towards the mouth."""
+    """2-D face frame in pixels: ``origin`` between the eye centres, unit ``x`` from the right
+    eye's centre to the left eye's (the person's left), unit ``y`` perpendicular, towards the
+    mouth; ``scale`` is the inter-ocular distance in pixels."""
 
     origin: np.ndarray
     x: np.ndarray
     y: np.ndarray
+    scale: float
+
+    @classmethod
+    def of(cls, landmarks: np.ndarray) -> FaceFrame:
+        """The frame of one face's ``(478, 2)`` landmarks in pixels."""
+        lm = np.asarray(landmarks, np.float64)
+        left, right = (lm[list(e)].mean(axis=0) for e in _topology().eyes)
+        x = left - right
+        scale = float(np.hypot(*x))
+        x = x / scale if scale > 0 else np.array([1.0, 0.0])
+        return cls(
+            origin=(left + right) / 2, x=x, y=np.array([-x[1], x[0]]), scale=max(scale, 1.0)
+        )
 
     def uv(self, pts: np.ndarray) -> np.ndarray:
-        """``(N, 2)`` face-frame coordinates of ``(N, 2)`` pixel points."""
-        d = np.asarray(pts, np.float64) - self.origin
+        """``(N, 2)`` frame coordinates, in inter-ocular distances, of ``(N, 2)`` pixel points."""
+        d = (np.asarray(pts, np.float64) - self.origin) / self.scale
         return np.column_stack([d @ self.x, d @ self.y])
 
-
-def face_frame(landmarks: np.ndarray) -> FaceFrame:
-    """The :class:`FaceFrame` of one face's ``(478, 2)`` landmarks in pixels."""
-    lm = np.asarray(landmarks, np.float64)
-    left, right = (lm[list(e)].mean(axis=0) for e in _topology().eyes)
-    x = left - right
-    norm = float(np.hypot(*x))
-    x = x / norm if norm > 0 else np.array([1.0, 0.0])
-    y = np.array([-x[1], x[0]])
-    return FaceFrame(origin=(left + right) / 2, x=x, y=y)
+    def xy(self, uv: np.ndarray) -> np.ndarray:
+        """Pixel points of frame coordinates."""
+        uv = np.asarray(uv, np.float64)
+        return self.origin + self.scale * (uv[:, :1] * self.x + uv[:, 1:] * self.y)
 
 
 def _clip(
@@ -191,7 +201,7 @@ def _shapes(lm: np.ndarray) -> dict[str, _Shape]:
     """Every region's polygons for one face's landmarks (pixel coordinates)."""
     topo = _topology()
     pts = lm.astype(np.float64)
-    frame = face_frame(pts)
+    frame = FaceFrame.of(pts)
     oval = pts[list(topo.oval)]
     eyes = [pts[list(e)] for e in topo.eyes]
     brows = [_join(pts[list(a)], pts[list(b)]) for a, b in topo.brows]

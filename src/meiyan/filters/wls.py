@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from meiyan._array import Float32Image, check_float_rgb
 from meiyan.filters._params import check_positive
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 """Rec. 601 luma weights: the luminance whose log gradients set the smoothness weights."""
@@ -69,6 +72,8 @@ def wls_system(
     if h > 1:
         offsets += [w, -w]
         bands += [-south[: n - w], -south[: n - w]]
+    import scipy.sparse as sp  # imported on first use: SciPy is slow to import
+
     A = sp.diags(bands, offsets, shape=(n, n), format="csc")
     return A, p.reshape(n, 3).astype(np.float64)
 
@@ -80,6 +85,8 @@ def wls_solve(A: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
     pivoting, which the symmetric positive definite ``A`` does not need) serves all columns of
     ``b``. :func:`wls` with ``method="exact"`` returns this solution rounded to float32.
     """
+    import scipy.sparse.linalg as spla
+
     lu = spla.splu(
         A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
     )

@@ -12,8 +12,8 @@ function at once.
 import sys
 import types
 
+from meiyan.errors import NoFaceError
 from meiyan.makeup.api import makeup
-from meiyan.makeup.faces import NoFaceError
 from meiyan.makeup.layers import (
     Blush,
     BrowTint,

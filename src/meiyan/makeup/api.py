@@ -6,7 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from meiyan._array import check_rgb, from_float32, to_float32
+from meiyan import engines
+from meiyan._array import check_image, from_float32, to_float32
+from meiyan.engines import EngineError
+from meiyan.errors import NoFaceError
+from meiyan.face import Face
 from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, find_faces
 from meiyan.makeup.looks import Look, get_look
@@ -15,6 +19,7 @@ from meiyan.makeup.transfer import Reference, transfer_face
 from meiyan.makeup.virtual import apply_look
 
 ReferenceLike = np.ndarray | Reference
+SLOT = engines.slot("makeup", "bench/makeup.py")
 
 
 def _regions(regions: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
@@ -55,12 +60,54 @@ def _references(
     return out
 
 
+class ClassicMakeup:
+    """The ``classic`` makeup engine: virtual looks as layers, and reference transfer by
+    landmark warping and region-wise histogram matching in Lab."""
+
+    looks = True
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        faces: Sequence[Face],
+        shades: dict[str, float],
+        refs: dict[str, Reference] | None = None,
+        look: Look | None = None,
+    ) -> np.ndarray:
+        out = image.copy()
+        for face in faces:
+            crop = FaceCrop.of(image, face)
+            lab = rgb_to_lab(crop.rgb)
+            if refs is not None:
+                made = transfer_face(lab, crop.points, refs, shades)
+            else:
+                made = apply_look(lab, crop.points, look, shades)
+            # Add the change, not the round trip, to the window only: the rest stays bit-exact.
+            change = crop.to_window(lab_to_rgb(made) - lab_to_rgb(lab))
+            win = crop.window.slices
+            if image.dtype == np.uint8:
+                out[win] = from_float32(to_float32(out[win]) + change, np.uint8)
+            else:
+                out[win] = np.clip(out[win] + change, 0.0, 1.0)
+        return out
+
+
+SLOT.register(
+    "classic",
+    ClassicMakeup,
+    description="landmark-warped reference, region-wise Lab histogram matching; looks as layers",
+)
+
+
 def makeup(
     image: np.ndarray,
     reference: ReferenceLike | Mapping[str, ReferenceLike] | None = None,
     look: str | Look | None = None,
     regions: str | Sequence[str] | None = None,
     shade: float | Mapping[str, float] = 1.0,
+    *,
+    faces: Sequence[Face] | None = None,
+    engine: str = "auto",
 ) -> np.ndarray:
     """Make up every face of an RGB ``image`` (uint8, or float32/float64 in [0, 1]).
 
@@ -70,16 +117,17 @@ def makeup(
     or a :class:`Look`). ``regions``: which of ``lips, eyes, skin, brows, blush`` to touch (a
     sequence or a comma-separated string; default: all, or the mapping's keys); ``shade``: 0-1,
     one value or a mapping per region, regions it leaves out at 1 (0 leaves a region unchanged,
-    bit for bit).
+    bit for bit). ``faces``: the photo's faces from :func:`meiyan.analyze` (found here when
+    ``None``); ``engine``: the makeup engine (``SLOT.choices()``).
 
-    Returns an image of the input's shape and dtype. Raises :class:`NoFaceError` when the image
-    or a reference has no detectable face.
+    Returns an image of the input's shape and dtype. Raises :class:`~meiyan.errors.NoFaceError`
+    when the image or a reference has no detectable face, and
+    :class:`~meiyan.engines.EngineError` when the engine cannot honour the request (a virtual
+    look with an engine that only transfers).
     """
     if (reference is None) == (look is None):
         raise ValueError("give exactly one of reference= and look=")
-    check_rgb(image)
-    if image.dtype != np.uint8 and not np.isfinite(image).all():
-        raise ValueError("image contains NaN or infinite values")
+    image = check_image(image)
     if reference is not None and isinstance(reference, Mapping):
         chosen = _regions(regions, [r for r in REGION_NAMES if r in reference])
     else:
@@ -87,24 +135,16 @@ def makeup(
     shades = _shades(shade, chosen)
     if not any(shades.values()):
         return image.copy()
-    faces = find_faces(image, "image")
+    name = SLOT.resolve(engine, job="makeup")
+    the_engine = SLOT.get(name, job="makeup")
+    if look is not None and not getattr(the_engine, "looks", False):
+        raise EngineError(f"makeup engine {name!r} cannot paint a virtual look; give reference=")
+    if faces is None:
+        faces = find_faces(image, "image")
+    elif not faces:
+        raise NoFaceError("no face found in the image")
     if reference is not None:
         refs = _references(reference, [r for r in chosen if shades[r] > 0])
-    else:
-        the_look = get_look(look) if isinstance(look, str) else look
-    out = image.copy()
-    for face in faces:
-        crop = FaceCrop.of(image, face)
-        lab = rgb_to_lab(crop.rgb)
-        if reference is not None:
-            made = transfer_face(lab, crop.points, refs, shades)
-        else:
-            made = apply_look(lab, crop.points, the_look, shades)
-        # Add the change, not the round trip, to the window only: the rest stays bit-exact.
-        change = crop.to_window(lab_to_rgb(made) - lab_to_rgb(lab))
-        win = crop.window.slices
-        if image.dtype == np.uint8:
-            out[win] = from_float32(to_float32(out[win]) + change, np.uint8)
-        else:
-            out[win] = np.clip(out[win] + change, 0.0, 1.0)
-    return out
+        return the_engine(image, faces, shades, refs=refs)
+    the_look = get_look(look) if isinstance(look, str) else look
+    return the_engine(image, faces, shades, look=the_look)

@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, to_float32
-from meiyan.errors import MeiyanError
-from meiyan.face import Face, detect_faces, region_mask
-from meiyan.makeup.regions import FaceFrame
+from meiyan.errors import NoFaceError
+from meiyan.face import Face, analyze, region_mask
+from meiyan.face.regions import FaceFrame
+from meiyan.face.window import Window
 
 # Window around a face: its landmark box grown by this fraction of its size on every side,
 # enough for the softest mask edge (blush) and the forehead above the mesh.
@@ -21,13 +22,9 @@ _WINDOW_MARGIN = 0.15
 WORK_EYE_DISTANCE = 128.0
 
 
-class NoFaceError(MeiyanError):
-    """No face was found where makeup needs one (the photo, or a reference)."""
-
-
 def find_faces(image: np.ndarray, role: str = "image") -> list[Face]:
     """Every face in ``image`` (RGB uint8 or float32), or :class:`NoFaceError` naming ``role``."""
-    faces = detect_faces(image)
+    faces = analyze(image)
     if not faces:
         raise NoFaceError(f"no face found in the {role}")
     return faces
@@ -36,40 +33,6 @@ def find_faces(image: np.ndarray, role: str = "image") -> list[Face]:
 def main_face(image: np.ndarray, role: str = "reference") -> Face:
     """The largest face in ``image``: the one a reference's makeup is taken from."""
     return max(find_faces(image, role), key=lambda f: f.size)
-
-
-@dataclass(frozen=True)
-class Window:
-    """A rectangle ``[y0:y1, x0:x1]`` of an image."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @classmethod
-    def around(cls, face: Face) -> Window:
-        h, w = face.image_shape
-        bx0, by0, bx1, by1 = face.bbox
-        pad = _WINDOW_MARGIN * face.size
-        return cls(
-            x0=max(int(np.floor(bx0 - pad)), 0),
-            y0=max(int(np.floor(by0 - pad)), 0),
-            x1=min(int(np.ceil(bx1 + pad)) + 1, w),
-            y1=min(int(np.ceil(by1 + pad)) + 1, h),
-        )
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.y1 - self.y0, self.x1 - self.x0)
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def points(self, landmarks: np.ndarray) -> np.ndarray:
-        """Image pixel points in this window's pixels."""
-        return np.asarray(landmarks, np.float64) - (self.x0, self.y0)
 
 
 @dataclass(frozen=True)
@@ -90,19 +53,24 @@ class FaceCrop:
     def of(cls, image: np.ndarray, face: Face) -> FaceCrop:
         """The crop of ``face`` in an RGB ``image`` (uint8 or float in [0, 1]) as float32,
         shrunk when the face is large."""
-        win = Window.around(face)
-        crop = to_float32(image[win.slices])
-        landmarks = win.points(face.landmarks)
+        win = Window.around(face, (_WINDOW_MARGIN,) * 4)
+        landmarks = win.local(face.landmarks)
         scale = min(1.0, WORK_EYE_DISTANCE / FaceFrame.of(landmarks).scale)
         if scale < 1.0:
             h, w = win.shape
             size = (max(round(w * scale), 1), max(round(h * scale), 1))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            win = win.at(size)
             # Pixel centres sit at integer coordinates in both grids.
             points = (landmarks + 0.5) * (size[0] / w, size[1] / h) - 0.5
         else:
             points = landmarks
-        return cls(window=win, scale=scale, rgb=crop, points=points, landmarks=landmarks)
+        return cls(
+            window=win,
+            scale=scale,
+            rgb=win.crop(image, to_float32),
+            points=points,
+            landmarks=landmarks,
+        )
 
     def to_window(self, change: np.ndarray) -> np.ndarray:
         """A working-resolution change ``(h, w, 3)`` at the window's own resolution.

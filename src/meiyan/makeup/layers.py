@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from meiyan._array import Mask
+from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, hex_to_lab
-from meiyan.makeup.regions import FaceFrame
 
 FINISHES = ("matte", "gloss")
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from meiyan._array import Mask
 from meiyan.face import region_polygons
-from meiyan.face.regions import edge_chains
+from meiyan.face.regions import FaceFrame, edge_chains
 
 REGION_NAMES: tuple[str, ...] = ("lips", "eyes", "skin", "brows", "blush")
 """The parts a user selects (``--regions``); ``eyes`` is the eye shadow with the eyeliner."""
@@ -104,7 +104,9 @@ def _split_at(loop: list[int], a: int, b: int) -> tuple[tuple[int, ...], tuple[i
 @cache
 def _topology() -> _Topology:
     """Index paths from MediaPipe's connection sets (imported on first use: it is slow)."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
+    from meiyan.face._mediapipe import solution
+
+    fmc = solution("face_mesh_connections")
 
     lids = tuple(
         _split_at(edge_chains(edges)[0], *corners)
@@ -125,44 +127,6 @@ def _topology() -> _Topology:
         brow_edges=brows,
         mesh_adjacency={k: frozenset(v) for k, v in adj.items()},
     )
-
-
-@dataclass(frozen=True)
-class FaceFrame:
-    """Face axes in pixels: ``origin`` between the eye centres, unit ``x`` from the person's
-    right eye to their left eye, ``y`` perpendicular towards the mouth; ``scale`` is the
-    inter-ocular distance."""
-
-    origin: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    scale: float
-
-    @classmethod
-    def of(cls, landmarks: np.ndarray) -> FaceFrame:
-        topo = _topology()
-        centres = [
-            landmarks[list(set(upper) | set(lower))].mean(axis=0) for upper, lower in topo.lids
-        ]
-        x = centres[1] - centres[0]
-        scale = float(np.hypot(*x))
-        x = x / scale if scale > 0 else np.array([1.0, 0.0])
-        return cls(
-            origin=(centres[0] + centres[1]) / 2,
-            x=x,
-            y=np.array([-x[1], x[0]]),
-            scale=max(scale, 1.0),
-        )
-
-    def uv(self, pts: np.ndarray) -> np.ndarray:
-        """Frame coordinates of pixel points, in inter-ocular distances."""
-        d = (np.asarray(pts, np.float64) - self.origin) / self.scale
-        return np.column_stack([d @ self.x, d @ self.y])
-
-    def xy(self, uv: np.ndarray) -> np.ndarray:
-        """Pixel points of frame coordinates."""
-        uv = np.asarray(uv, np.float64)
-        return self.origin + self.scale * (uv[:, :1] * self.x + uv[:, 1:] * self.y)
 
 
 def _by_u(frame: FaceFrame, pts: np.ndarray) -> np.ndarray:

@@ -57,9 +57,10 @@ import numpy as np
 
 from meiyan._array import Float32Image, Mask, to_float32
 from meiyan.face import Face
+from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, main_face
-from meiyan.makeup.regions import REGION_NAMES, FaceFrame, makeup_masks
+from meiyan.makeup.regions import REGION_NAMES, makeup_masks
 from meiyan.makeup.warp import face_warp
 
 ORDER: tuple[str, ...] = ("skin", "blush", "eyes", "brows", "lips")

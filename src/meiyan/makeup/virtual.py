@@ -6,9 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from meiyan.face.regions import FaceFrame
 from meiyan.makeup.layers import Canvas
 from meiyan.makeup.looks import Look
-from meiyan.makeup.regions import FaceFrame, makeup_masks
+from meiyan.makeup.regions import makeup_masks
 
 
 def apply_look(

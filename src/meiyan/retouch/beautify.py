@@ -4,9 +4,11 @@ The pipeline of the ABPN skin-retouching model (T. Lei et al., "ABPN: Adaptive B
 Network for Real-Time Local Retouching of Ultra High-Resolution Photo", CVPR 2022; ModelScope's
 ``skin-retouching`` pipeline) with classical predictors in its slots, each confined to skin:
 
-1. faces are found (:func:`meiyan.retouch.crops.find_faces`) and each is cropped with a margin
-   and reduced to a working resolution (:mod:`meiyan.retouch.crops`);
-2. a skin mask is made for the crop (:mod:`meiyan.retouch.face_skin`, or a named segmenter);
+1. faces are found (:func:`meiyan.face.analyze`, unless given) and each is cropped with a
+   margin and reduced to a working resolution (:mod:`meiyan.retouch.crops`);
+2. a skin mask is made for the crop by the ``skin`` slot's engine (``auto``: the best within
+   beautify's budget, today ``classic``, :mod:`meiyan.retouch.face_skin`), from the face's
+   landmarks in the crop: nothing is detected again;
 3. blemishes are detected and healed (:mod:`meiyan.retouch.blemish`), at working resolution
    to feed the next stages and at full resolution for the output;
 4. smoothing (:func:`meiyan.retouch.smooth.smooth_float`) and optional high-pass detail
@@ -15,27 +17,29 @@ Network for Real-Time Local Retouching of Ultra High-Resolution Photo", CVPR 202
    soft-light layers (:mod:`meiyan.retouch.blend`), folded into one gain;
 6. both layers, times the skin mask, are upsampled and applied to the full-resolution crop.
 
-A learned predictor replaces a classical one by producing the same thing: a soft-light layer
-from the working image and its mask (``even_tone_layer``, ``whiten_layer``), or spots to heal
-(``detect_spots``). Step 5 (from the skin around the spots found) and step 3 at full
-resolution run on a worker thread while the main one heals the working image and smooths it.
+The whole pipeline is the ``classic`` engine of the ``retouch`` slot (:mod:`meiyan.engines`);
+a learned engine stands beside it under another name and takes the same faces and settings.
+Step 5 (from the skin around the spots found) and step 3 at full resolution run on a worker
+thread while the main one heals the working image and smooths it.
 
 All strengths 0 return the input unchanged, bit for bit. Without a face the image comes back
-unchanged with a warning, unless a skin segmenter is named (then only smoothing runs, on the
-whole frame, where that segmenter finds skin) or ``skin="none"`` treats the frame as skin.
+unchanged with a warning, unless ``skin="none"`` treats the whole frame as skin.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import cv2
 import numpy as np
 
-from meiyan._array import Mask, check_rgb
+from meiyan import engines
+from meiyan._array import Mask, check_image
 from meiyan._threads import pool
-from meiyan.face import Face
+from meiyan.errors import NoFaceWarning, RetouchWarning
+from meiyan.face import DEFAULT_MIN_FACE, Face, analyze
+from meiyan.face.window import Window
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
     FRECKLE_MODES,
@@ -51,16 +55,14 @@ from meiyan.retouch.blemish import (
 from meiyan.retouch.blend import gain_for, scale_layer, soft_light
 from meiyan.retouch.crops import (
     SMALL_FACE,
-    Crop,
     face_crop,
-    find_faces,
     frame_crop,
     full_mask,
     paste,
     support,
     working_image,
 )
-from meiyan.retouch.face_skin import face_skin, feature_mask, spot_exclusion_mask
+from meiyan.retouch.face_skin import feature_mask, spot_exclusion_mask
 from meiyan.retouch.smooth import FILTER_SETTINGS, smooth_float, working_scale
 from meiyan.retouch.tone import even_tone_layer
 from meiyan.retouch.whiten import whiten_layer
@@ -68,9 +70,7 @@ from meiyan.retouch.whiten import whiten_layer
 STRENGTHS = ("smooth", "tone", "blemish", "whiten", "detail")
 """The settings that are strengths of a stage: all 0 is the identity."""
 
-
-class RetouchWarning(UserWarning):
-    """Something about an image limited its retouching (no face, a small face)."""
+SLOT = engines.slot("retouch", "bench/retouch.py")
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,27 @@ class BeautifySettings:
     filter: str = "guided"
     """Edge-preserving filter of the smoothing stage."""
     skin: str = "auto"
-    """``"auto"``: each face's landmark mask refined by its own skin colour; a registered
-    segmenter name (``meiyan.skin.registry.available()``) run on each face crop; ``"none"``:
-    the whole frame is skin."""
+    """Skin segmenter run on each face crop with the face's landmarks (``meiyan.skin.choices()``;
+    ``auto``: the best within beautify's budget), or ``"none"``: the whole frame is skin."""
     freckles: str = "keep"
     """What blemish removal does with freckles: ``keep``, ``reduce`` (half) or ``remove``."""
     moles: bool = False
     """Remove moles too (very dark spots), which are kept by default."""
-    min_face: float = 0.08
+    min_face: float = DEFAULT_MIN_FACE
     """Smallest face searched for, as a fraction of the image's long side (smaller is slower)."""
+    engine: str = "auto"
+    """Retouching engine (``SLOT.choices()``): ``classic``, or a learned one."""
 
     def __post_init__(self) -> None:
+        for name in (*STRENGTHS, "texture", "min_face"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
+        if not isinstance(self.moles, bool):
+            raise TypeError(f"moles must be True or False, got {self.moles!r}")
+        for name in ("filter", "skin", "freckles", "engine"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
         for name in (*STRENGTHS, "texture"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
@@ -119,12 +129,15 @@ class BeautifySettings:
             raise ValueError(f"freckles must be one of {FRECKLE_MODES}, got {self.freckles!r}")
         if not 0 < self.min_face <= 1:
             raise ValueError(f"min_face must be in (0, 1], got {self.min_face}")
-        from meiyan.skin import registry
+        from meiyan.skin import choices
 
-        if self.skin != "none" and self.skin not in registry.available():
+        if self.skin != "none" and self.skin not in choices():
             raise ValueError(
-                f"unknown skin method {self.skin!r}; choose one of "
-                f"{[*registry.available(), 'none']}"
+                f"unknown skin method {self.skin!r}; choose one of {[*choices(), 'none']}"
+            )
+        if self.engine not in SLOT.choices():
+            raise ValueError(
+                f"unknown retouch engine {self.engine!r}; choose one of {SLOT.choices()}"
             )
 
     @classmethod
@@ -159,7 +172,7 @@ class CropResult:
     """What was done in one crop, at working resolution: skin mask, spots found (with the share
     of each that was removed) and their heals."""
 
-    crop: Crop
+    crop: Window
     mask: np.ndarray
     spots: list[Spot]
     amounts: list[float]
@@ -211,24 +224,23 @@ class BeautifyResult:
         return out
 
 
-def _crop_masks(work: np.ndarray, crop: Crop, skin: str) -> tuple[np.ndarray, np.ndarray]:
+def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, np.ndarray]:
     """Working-resolution skin mask of a crop, and where blemishes are sought in it."""
-    from meiyan.skin import skin_mask
+    from meiyan.skin import SLOT as SKIN
 
-    if skin == "none":
+    if skin == "none" or crop.face is None:
         ones = np.ones(work.shape[:2], np.float32)
         return ones, ones
-    if crop.face is None:
-        m = skin_mask(work, skin)
-        return m, m
-    lm = crop.to_work(crop.face.landmarks)
-    size = crop.face_size
-    if skin == "auto":
-        masks = face_skin(work, lm, size)
+    segmenter = SKIN.get(skin, job="beautify")
+    if hasattr(segmenter, "in_crop"):  # the classic mask knows where spots may be sought
+        masks = segmenter.in_crop(work, crop)
         return masks.skin, masks.search
-    m = skin_mask(work, skin)
-    shape = work.shape[:2]
-    keep_out = np.maximum(feature_mask(lm, shape, size), spot_exclusion_mask(lm, shape, size))
+    face = crop.work_face()
+    m = np.clip(segmenter(work, [face]), 0.0, 1.0)
+    shape, size = work.shape[:2], crop.face_size
+    keep_out = np.maximum(
+        feature_mask(face.landmarks, shape, size), spot_exclusion_mask(face.landmarks, shape, size)
+    )
     return m, m * (1.0 - keep_out)
 
 
@@ -276,7 +288,7 @@ def _smoothing(base: np.ndarray, mask: np.ndarray, scale: float, s: BeautifySett
     return (smoothed - base) * mask[..., None]
 
 
-def _retouch_crop(out: np.ndarray, crop: Crop, s: BeautifySettings) -> CropResult:
+def _retouch_crop(out: np.ndarray, crop: Window, s: BeautifySettings) -> CropResult:
     """Retouch one crop of ``out`` in place.
 
     Once spots are found, the tone layer is predicted on a worker thread (from the skin around
@@ -327,34 +339,19 @@ def _retouch_crop(out: np.ndarray, crop: Crop, s: BeautifySettings) -> CropResul
     return CropResult(crop, mask, spots, amounts, heals, s.blemish)
 
 
-def retouch(
-    image: np.ndarray, settings: BeautifySettings | None = None, **overrides: object
-) -> BeautifyResult:
-    """:func:`beautify` with its by-products: faces, per-crop masks and heals, warnings."""
-    check_rgb(image)
-    s = replace(settings or BeautifySettings(), **overrides)
-    if s.is_identity:
-        return BeautifyResult(image.copy())
-    out = image.astype(np.float32) if image.dtype == np.float64 else image.copy()
-    result = BeautifyResult(out)
-    if s.skin == "none":
-        result.crops.append(_retouch_crop(out, frame_crop(out.shape[:2]), s))
-    else:
-        result.faces = find_faces(out, s.min_face)
+class ClassicRetouch:
+    """The ``classic`` retouching engine: every stage classical, each face in its own crop."""
+
+    def __call__(
+        self, out: np.ndarray, faces: list[Face] | None, s: BeautifySettings
+    ) -> BeautifyResult:
+        """Retouch ``out`` (a copy of the photo, changed in place) with these faces."""
+        result = BeautifyResult(out, faces=list(faces or []))
+        if s.skin == "none":
+            result.crops.append(_retouch_crop(out, frame_crop(out.shape[:2]), s))
+            return result
         if not result.faces:
-            if s.skin == "auto":
-                result.warnings.append(
-                    "no face found: returned unchanged (name a skin segmenter, e.g. "
-                    "skin='color', to smooth by skin colour alone)"
-                )
-            elif s.smooth > 0:
-                result.warnings.append(
-                    f"no face found: only smoothing applied, where skin={s.skin!r} finds skin"
-                )
-                only_smooth = replace(s, tone=0.0, blemish=0.0, whiten=0.0, detail=0.0)
-                result.crops.append(_retouch_crop(out, frame_crop(out.shape[:2]), only_smooth))
-            else:
-                result.warnings.append("no face found: returned unchanged")
+            result.warnings.append("no face found: returned unchanged")
         for face in result.faces:
             fs = s
             if face.size < SMALL_FACE:
@@ -365,25 +362,80 @@ def retouch(
                 )
                 fs = s.lighter()
             if not fs.is_identity:
-                result.crops.append(_retouch_crop(out, face_crop(face, out.shape[:2]), fs))
+                result.crops.append(_retouch_crop(out, face_crop(face), fs))
+        return result
+
+
+SLOT.register(
+    "classic",
+    ClassicRetouch,
+    score=7.0,  # PSNR gain at synthetic spots, dB (bench/retouch.py, README)
+    description="classical predictors after ABPN's pipeline: blend layers, spot healing",
+)
+
+
+def settings_of(
+    settings: BeautifySettings | str | None, overrides: dict[str, object]
+) -> BeautifySettings:
+    """``settings`` (a :class:`BeautifySettings`, a preset name, or ``None`` for the default)
+    with fields overridden; a one-line error naming what is wrong otherwise."""
+    if settings is None:
+        settings = BeautifySettings()
+    elif isinstance(settings, str):
+        settings = BeautifySettings.preset(settings)
+    elif not isinstance(settings, BeautifySettings):
+        raise TypeError(
+            "settings must be a BeautifySettings or a preset name, got "
+            f"{type(settings).__name__}; give strengths by keyword, e.g. smooth=0.7"
+        )
+    unknown = sorted(set(overrides) - {f.name for f in fields(BeautifySettings)})
+    if unknown:
+        raise TypeError(f"unknown beautify setting(s) {unknown}")
+    return replace(settings, **overrides)
+
+
+def retouch(
+    image: np.ndarray,
+    settings: BeautifySettings | str | None = None,
+    *,
+    faces: list[Face] | None = None,
+    **overrides: object,
+) -> BeautifyResult:
+    """:func:`beautify` with its by-products: faces, per-crop masks and heals, warnings."""
+    image = check_image(image)
+    s = settings_of(settings, overrides)
+    if s.is_identity:
+        return BeautifyResult(image.copy())
+    engine = SLOT.get(s.engine, job="beautify")
+    out = image.astype(np.float32) if image.dtype == np.float64 else image.copy()
+    if faces is None and s.skin != "none":
+        faces = analyze(out, min_face=s.min_face)
+    result = engine(out, faces, s)
     if image.dtype == np.float64:
         result.image = out.astype(np.float64)
     return result
 
 
 def beautify(
-    image: np.ndarray, settings: BeautifySettings | None = None, **overrides: object
+    image: np.ndarray,
+    settings: BeautifySettings | str | None = None,
+    *,
+    faces: list[Face] | None = None,
+    **overrides: object,
 ) -> np.ndarray:
-    """Retouch the skin of an RGB image (uint8 or float32 in [0, 1]); same shape and dtype back.
+    """Retouch the skin of an RGB image (uint8, or float32/float64 in [0, 1]); same shape and
+    dtype back.
 
-    ``settings`` (default :class:`BeautifySettings()`, the ``natural`` preset) with any field
-    overridden by keyword, e.g. ``beautify(img, smooth=0.7, whiten=0)``. Limits met on the way
-    (no face, small faces) are reported as :class:`RetouchWarning`; :func:`retouch` returns
-    them with the masks instead.
+    ``settings`` (default :class:`BeautifySettings()`, the ``natural`` preset; or a preset
+    name) with any field overridden by keyword, e.g. ``beautify(img, smooth=0.7, whiten=0)``;
+    ``faces`` from :func:`meiyan.analyze` (found here when ``None``). A photo without a face
+    comes back unchanged with a :class:`~meiyan.errors.NoFaceWarning`, small faces give a
+    :class:`~meiyan.errors.RetouchWarning`; :func:`retouch` returns them with the masks instead.
     """
-    result = retouch(image, settings, **overrides)
+    result = retouch(image, settings, faces=faces, **overrides)
+    faceless = not result.faces and not result.crops
     for message in result.warnings:
-        warnings.warn(message, RetouchWarning, stacklevel=2)
+        warnings.warn(message, NoFaceWarning if faceless else RetouchWarning, stacklevel=2)
     return result.image
 
 
@@ -393,8 +445,10 @@ __all__ = [
     "STRENGTHS",
     "BeautifyResult",
     "BeautifySettings",
+    "ClassicRetouch",
     "CropResult",
     "RetouchWarning",
     "beautify",
     "retouch",
+    "settings_of",
 ]

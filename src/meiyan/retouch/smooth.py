@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -12,14 +14,19 @@ from meiyan._array import (
     Float32Image,
     Mask,
     check_float_rgb,
+    check_image,
     check_mask,
     check_rgb,
     from_float32,
     to_float32,
 )
 from meiyan._threads import pool
+from meiyan.errors import NoFaceWarning
 from meiyan.filters.guided import FastGuidedRows
 from meiyan.filters.highpass import luma
+
+if TYPE_CHECKING:
+    from meiyan.face import Face
 
 _STRIP = 64  # rows per band of the full-resolution blend
 _HALO = 8  # rows of context for the blurs in a strip
@@ -56,6 +63,9 @@ def working_scale(shape: tuple[int, ...]) -> float:
 
 
 def _check_settings(filter: str, strength: float, texture: float) -> None:
+    for name, v in (("strength", strength), ("texture", texture)):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError(f"{name} must be a number in [0, 1], got {v!r}")
     if filter not in FILTER_SETTINGS:
         raise ValueError(f"unknown filter {filter!r}; choose one of {sorted(FILTER_SETTINGS)}")
     if not 0 <= strength <= 1:
@@ -214,23 +224,40 @@ def smooth(
     strength: float = 0.5,
     skin: str = "auto",
     texture: float = 0.5,
+    faces: Sequence[Face] | None = None,
 ) -> np.ndarray:
-    """Smooth the skin of an RGB image (uint8 or float32); same shape and dtype back.
+    """Smooth the skin of an RGB image (uint8, or float32/float64 in [0, 1]); same shape and
+    dtype back.
 
     ``filter`` names one of the edge-preserving filters in :mod:`meiyan.filters`; ``strength``
     in [0, 1] (0 returns the input unchanged); ``skin`` names a skin segmenter
-    (``meiyan.skin.registry.available()``) or ``"none"`` to smooth the whole frame;
-    ``texture`` in [0, 1] is the share of fine texture given back.
+    (``meiyan.skin.choices()``; ``auto``: the best within this job's budget) or ``"none"`` to
+    smooth the whole frame; ``texture`` in [0, 1] is the share of fine texture given back;
+    ``faces`` from :func:`meiyan.analyze` (found here when a face-based segmenter needs them).
+    A photo without a face comes back unchanged with a
+    :class:`~meiyan.errors.NoFaceWarning`.
     """
-    from meiyan.skin import skin_mask
+    from meiyan.skin import SLOT as SKIN
 
+    image = check_image(image)
     _check_settings(filter, strength, texture)
-    check_rgb(image)
     if strength == 0:
         return image.copy()
-    mask = None if skin == "none" else skin_mask(image, skin)
-    return _smooth(
-        image,
+    mask = None
+    if skin != "none":
+        segmenter = SKIN.get(skin, job="smooth")
+        if segmenter.needs_faces:
+            if faces is None:
+                from meiyan.face import analyze
+
+                faces = analyze(image)
+            if not faces:
+                warnings.warn("no face found: returned unchanged", NoFaceWarning, stacklevel=2)
+                return image.copy()
+        mask = np.clip(segmenter(image, faces or ()), 0.0, 1.0)
+    work = image.astype(np.float32) if image.dtype == np.float64 else image
+    out = _smooth(
+        work,
         mask,
         filter=filter,
         strength=strength,
@@ -238,3 +265,4 @@ def smooth(
         scale=None,
         detail_threshold=0.03,
     )
+    return out.astype(np.float64) if image.dtype == np.float64 else out

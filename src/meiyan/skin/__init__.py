@@ -1,87 +1,132 @@
-"""Skin segmentation: colour rules, landmark geometry and learned models behind one registry."""
+"""Skin segmentation: colour rules, landmark geometry and learned models behind one slot.
+
+Every segmenter is an engine of the ``skin`` slot (:mod:`meiyan.engines`): a callable
+``(image, faces) -> (H, W) float32 mask in [0, 1]`` with a ``needs_faces`` flag. ``auto`` is
+the face-based segmenter with the best mean IoU on ``bench/skin_iou.py`` among those within the
+job's speed budget; colour rules are fall-backs for photos without a face, never ``auto``'s
+choice (they take skin-coloured walls, wood and sand for skin).
+"""
 
 from __future__ import annotations
 
-import threading
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from meiyan import engines
 from meiyan._array import Mask, check_rgb
-from meiyan.skin import registry
-from meiyan.skin.adaptive import AdaptiveSkinSegmenter
-from meiyan.skin.color import color_mask, hsv_mask, rgb_mask, ycrcb_mask
-from meiyan.skin.landmarks import LandmarkSkinSegmenter
-from meiyan.skin.unet_onnx import UNetSkinSegmenter
+from meiyan.errors import NoFaceWarning
+from meiyan.face import Face
+
+SLOT = engines.slot("skin", "bench/skin_iou.py")
+FALLBACK = "color"
+"""The colour rule used where a face-based segmenter finds no face."""
 
 
-class NoFaceWarning(UserWarning):
-    """A face-based skin segmenter found no face and colour rules were used instead."""
+class ColourRule:
+    """A colour-space rule as a segmenter: faces are not needed and not used."""
+
+    needs_faces = False
+
+    def __init__(self, rule: Callable[[np.ndarray], Mask]) -> None:
+        self.rule = rule
+
+    def __call__(self, image: np.ndarray, faces: Sequence[Face] = ()) -> Mask:
+        return self.rule(image)
 
 
-class AutoSkinSegmenter:
-    """The best method available, ``primary`` (by ``bench/skin_iou.py``), or ``fallback``.
+def _colour(name: str) -> Callable[[], ColourRule]:
+    def make() -> ColourRule:
+        from meiyan.skin import color
 
-    ``primary`` names a registered segmenter with a ``segment(image)`` method that returns
-    ``None`` when it cannot work on an image (no face); the image then goes to ``fallback`` and
-    a :class:`NoFaceWarning` is issued, once per instance: the registry keeps one instance, so
-    ``meiyan.skin_mask`` and the command line warn once per process.
-    """
+        return ColourRule(getattr(color, f"{name}_mask"))
 
-    def __init__(self, primary: str = "unet", fallback: str = "color") -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self._warned = False
-        self._lock = threading.Lock()
-
-    def __call__(self, image: np.ndarray) -> Mask:
-        mask = registry.get(self.primary).segment(image)
-        if mask is not None:
-            return mask
-        with self._lock:
-            warn, self._warned = not self._warned, True
-        if warn:
-            warnings.warn(
-                f"no face found: skin from the {self.fallback!r} colour rules instead of "
-                f"{self.primary!r} (warned once; later images without a face fall back silently)",
-                NoFaceWarning,
-                stacklevel=3,
-            )
-        return registry.get(self.fallback)(image)
+    return make
 
 
-registry.register("ycrcb", lambda: ycrcb_mask)
-registry.register("hsv", lambda: hsv_mask)
-registry.register("rgb", lambda: rgb_mask)
-registry.register("color", lambda: ycrcb_mask)
-registry.register("face", LandmarkSkinSegmenter)
-registry.register("adaptive", AdaptiveSkinSegmenter)
-registry.register("unet", UNetSkinSegmenter)
-registry.register("auto", AutoSkinSegmenter)
+def _engine(module: str, cls: str) -> Callable[[], object]:
+    def make() -> object:
+        import importlib
+
+        return getattr(importlib.import_module(f"meiyan.skin.{module}"), cls)()
+
+    return make
 
 
-def skin_mask(image: np.ndarray, method: str = "auto") -> Mask:
+# Scores: mean IoU on the FASSEG test photos (bench/skin_iou.py, README); jobs: those whose
+# speed budget the engine meets at 1080p on 2 cores (bench/speed.py): skin_mask 80 ms, smooth
+# 100 ms, beautify 25 ms per face for its mask.
+SLOT.register("ycrcb", _colour("ycrcb"), description="YCrCb colour rule (Chai and Ngan 1999)")
+SLOT.register("color", _colour("ycrcb"), description="the YCrCb colour rule")
+SLOT.register("hsv", _colour("hsv"), description="HSV colour rule")
+SLOT.register("rgb", _colour("rgb"), description="RGB colour rule (Kovac et al. 2003)")
+SLOT.register(
+    "classic",
+    _engine("classic", "ClassicSkinSegmenter"),
+    score=0.699,
+    jobs=("skin_mask", "smooth", "beautify"),
+    description="each face's landmark mask refined by its own skin colour (beautify's mask)",
+)
+SLOT.register(
+    "face",
+    _engine("landmarks", "LandmarkSkinSegmenter"),
+    score=0.557,
+    jobs=("skin_mask", "smooth", "beautify"),
+    description="landmark geometry: face oval less the features",
+)
+SLOT.register(
+    "adaptive",
+    _engine("adaptive", "AdaptiveSkinSegmenter"),
+    score=0.905,
+    jobs=(),
+    description="per-image colour model seeded by the landmarks, GrabCut, person mask",
+)
+SLOT.register(
+    "unet",
+    _engine("unet_onnx", "UNetSkinSegmenter"),
+    models=("skin-unet",),
+    score=0.924,
+    jobs=("skin_mask", "smooth"),
+    description="the seed's U-Net on a window per face, limited to the person",
+)
+
+
+def choices() -> list[str]:
+    """Every name a job's ``skin`` setting takes: ``auto`` and the engines."""
+    return SLOT.choices()
+
+
+def skin_mask(
+    image: np.ndarray,
+    method: str = "auto",
+    *,
+    faces: Sequence[Face] | None = None,
+    job: str = "skin_mask",
+) -> Mask:
     """Soft skin mask of an RGB image (uint8 or float32): float32 ``(H, W)`` in [0, 1].
 
-    ``method`` names a registered segmenter; ``meiyan.skin.registry.available()`` lists them.
-    ``auto`` is ``unet`` (the shipped U-Net on face-centred crops) where a face is found and
-    ``color`` elsewhere (with one :class:`NoFaceWarning` per process).
+    ``method`` names a segmenter (:func:`choices`); ``auto`` is the best by
+    ``bench/skin_iou.py`` within ``job``'s speed budget. Face-based segmenters use ``faces``
+    (found with :func:`meiyan.face.analyze` when ``None``); where there is none they fall back
+    to the colour rule with a :class:`NoFaceWarning`.
     """
     check_rgb(image)
-    mask = registry.get(method)(image)
+    segmenter = SLOT.get(method, job=job)
+    if segmenter.needs_faces:
+        if faces is None:
+            from meiyan.face import analyze
+
+            faces = analyze(image)
+        if not faces:
+            warnings.warn(
+                f"no face found: skin from the {FALLBACK!r} colour rule instead",
+                NoFaceWarning,
+                stacklevel=2,
+            )
+            segmenter = SLOT.get(FALLBACK)
+    mask = segmenter(image, faces or ())
     return np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-__all__ = [
-    "AdaptiveSkinSegmenter",
-    "AutoSkinSegmenter",
-    "LandmarkSkinSegmenter",
-    "NoFaceWarning",
-    "UNetSkinSegmenter",
-    "color_mask",
-    "hsv_mask",
-    "registry",
-    "rgb_mask",
-    "skin_mask",
-    "ycrcb_mask",
-]
+__all__ = ["FALLBACK", "SLOT", "ColourRule", "NoFaceWarning", "choices", "skin_mask"]

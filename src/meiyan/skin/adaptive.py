@@ -30,14 +30,18 @@ Parameters were tuned on the training split of FASSEG multipose (see ``bench/ski
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32
-from meiyan.face import FEATURES, Face, FaceDetector, PersonSegmenter
-from meiyan.face.regions import face_frame, region_mask, region_polygons
+from meiyan.face import FEATURES, Face, PersonSegmenter
+from meiyan.face.regions import FaceFrame, region_mask, region_polygons
+from meiyan.face.window import Window
 from meiyan.skin.color import ycrcb_mask
 from meiyan.skin.landmarks import FaceSkinSegmenter, remove_features
 
@@ -151,23 +155,20 @@ def _guided_upsample(
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _rescale(face: Face, sx: float, sy: float, shape: tuple[int, int]) -> Face:
-    """``face`` in an image resized by ``sx``, ``sy`` (pixel centres kept aligned)."""
-    lm = (face.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
-    x0, y0, x1, y1 = face.bbox
-    box = (
-        (x0 + 0.5) * sx - 0.5,
-        (y0 + 0.5) * sy - 0.5,
-        (x1 + 0.5) * sx - 0.5,
-        (y1 + 0.5) * sy - 0.5,
-    )
-    return replace(
-        face,
-        landmarks=lm.astype(np.float32),
-        depth=face.depth * np.float32(np.sqrt(sx * sy)),
-        bbox=box,
-        image_shape=shape,
-    )
+@functools.cache
+def _grabcut() -> ThreadPoolExecutor:
+    """The thread GrabCut runs on (see :func:`_seeded_grabcut`)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="meiyan-grabcut")
+
+
+def _seeded_grabcut(
+    bgr: np.ndarray, labels: np.ndarray, bg: np.ndarray, fg: np.ndarray, iterations: int
+) -> None:
+    """GrabCut with its k-means seeded by a fixed RNG, so that an image always gives the same
+    mask. OpenCV's RNG is per thread: seeding it on meiyan's own GrabCut thread leaves the
+    caller's RNG as it was."""
+    cv2.setRNGSeed(0)
+    cv2.grabCut(bgr, labels, None, bg, fg, iterations, cv2.GC_INIT_WITH_MASK)
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -209,18 +210,13 @@ class _Window:
 class AdaptiveSkinSegmenter(FaceSkinSegmenter):
     """Skin mask from a colour model fitted per image on its faces' landmark skin.
 
-    Call it on an RGB image (uint8 or float32): ``(H, W)`` float32 mask in [0, 1], all zero when
-    no face is found; :meth:`segment` returns ``None`` then instead. Detection and person
-    segmentation models are shared and created on first use.
+    Call it on an RGB image (uint8 or float32) with its faces: ``(H, W)`` float32 mask in
+    [0, 1]. The person segmentation model is created on first use.
     """
 
     def __init__(
-        self,
-        detector: FaceDetector | None = None,
-        person: PersonSegmenter | None = None,
-        params: AdaptiveParams | None = None,
+        self, person: PersonSegmenter | None = None, params: AdaptiveParams | None = None
     ) -> None:
-        self._detector = detector
         self._person = person
         self.params = params or AdaptiveParams()
 
@@ -230,19 +226,13 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
             self._person = PersonSegmenter()
         return self._person
 
-    def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
-        """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face.
-
-        ``faces``: faces found beforehand in this image (detected here when ``None``).
-        """
+    def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
         check_rgb(image)
         rgb = np.ascontiguousarray(
             image if image.dtype == np.uint8 else from_float32(image, np.uint8)
         )
-        if faces is None:
-            faces = self.detector.detect(rgb)
         if not faces:
-            return None
+            return np.zeros(rgb.shape[:2], np.float32)
         h, w = rgb.shape[:2]
         p = self.params
         # Large photos are segmented on a reduced copy; the guided filter brings the mask back
@@ -252,7 +242,7 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
         if scale < 1.0:
             dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
             work = cv2.resize(rgb, dsize, interpolation=cv2.INTER_AREA)
-            work_faces = [_rescale(f, dsize[0] / w, dsize[1] / h, work.shape[:2]) for f in faces]
+            work_faces = [f.rescaled(dsize[0] / w, dsize[1] / h, work.shape[:2]) for f in faces]
         person = self.person(work)
         windows = [self._grabcut(work, person, face) for face in work_faces]
         skin = self._compose(work, person, windows)
@@ -300,13 +290,17 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
         mu, cov = _robust_gaussian(lab[lower].astype(np.float64))
         d2 = _mahalanobis2(lab, mu, cov)
 
-        frame = face_frame(lm)
+        frame = FaceFrame.of(lm)
+
+        def uv(pts: np.ndarray) -> np.ndarray:  # frame coordinates in pixels
+            return frame.uv(pts) * frame.scale
+
         yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
         u = (xx - frame.origin[0]) * frame.x[0] + (yy - frame.origin[1]) * frame.x[1]
         v = (xx - frame.origin[0]) * frame.y[0] + (yy - frame.origin[1]) * frame.y[1]
-        oval_uv = frame.uv(np.concatenate(region_polygons(lm, "face_oval")))
+        oval_uv = uv(np.concatenate(region_polygons(lm, "face_oval")))
         top = oval_uv[:, 1].min()
-        mouth = frame.uv(np.concatenate(region_polygons(lm, "upper_lip")))[:, 1].mean()
+        mouth = uv(np.concatenate(region_polygons(lm, "upper_lip")))[:, 1].mean()
         jaw = oval_uv[oval_uv[:, 1] >= mouth, 0]
         if jaw.size == 0:
             jaw = oval_uv[:, 0]
@@ -354,10 +348,7 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
             )
         fg_model = np.zeros((1, 13 * _GMM_COMPONENTS), np.float64)
         bg_model = np.zeros((1, 13 * _GMM_COMPONENTS), np.float64)
-        # GrabCut seeds its mixtures with k-means on OpenCV's global RNG: fix it, so that a
-        # given image always gives the same mask.
-        cv2.setRNGSeed(0)
-        cv2.grabCut(bgr, labels, None, bg_model, fg_model, p.iterations, cv2.GC_INIT_WITH_MASK)
+        _grabcut().submit(_seeded_grabcut, bgr, labels, bg_model, fg_model, p.iterations).result()
         fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
         skin = fg & ~features
         model = None
@@ -378,7 +369,7 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
         for win in windows:
             x0, y0, x1, y1 = win.box
             local = cv2.resize(win.skin, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-            ramp = self._ramp(win.box, (h, w), 0.1 * win.face_size)
+            ramp = Window(*win.box).fade((h, w), 0.1 * win.face_size)
             np.maximum(inside[y0:y1, x0:x1], ramp * local, out=inside[y0:y1, x0:x1])
             np.maximum(weight[y0:y1, x0:x1], ramp, out=weight[y0:y1, x0:x1])
         # Outside the windows: the largest face's colour model, where there is a person.
@@ -392,21 +383,3 @@ class AdaptiveSkinSegmenter(FaceSkinSegmenter):
         body[rest] = model.skin(bgr[rest])
         body = cv2.resize(body, (w, h), interpolation=cv2.INTER_LINEAR) * person
         return inside + (1.0 - weight) * body
-
-    @staticmethod
-    def _ramp(box: tuple[int, int, int, int], shape: tuple[int, int], width: float) -> np.ndarray:
-        """Window weight: 1 inside, falling to 0 over ``width`` pixels at edges inside the image."""
-        x0, y0, x1, y1 = box
-        h, w = shape
-        width = max(width, 1.0)
-
-        def axis(lo: int, hi: int, limit: int) -> np.ndarray:
-            t = np.arange(lo, hi, dtype=np.float32) + 0.5
-            r = np.ones_like(t)
-            if lo > 0:
-                r = np.minimum(r, (t - lo) / width)
-            if hi < limit:
-                r = np.minimum(r, (hi - t) / width)
-            return np.clip(r, 0.0, 1.0)
-
-        return np.outer(axis(y0, y1, h), axis(x0, x1, w))

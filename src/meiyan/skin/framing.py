@@ -10,10 +10,10 @@ sees a framing it was not trained on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from meiyan.face.window import Window
 
 # Where the letterbox window of a FASSEG training photo sits relative to the face-mesh landmarks
 # of meiyan.face (medians over the 176 of 182 training photos with one face found): its side is
@@ -27,19 +27,11 @@ FACE_WINDOW_DY = -0.11
 FACE_WINDOW_DX_SIN_YAW = 0.20
 
 
-@dataclass(frozen=True)
-class Window:
-    """A square window ``[x0, x0 + side) x [y0, y0 + side)`` in image pixels (may overhang)."""
-
-    x0: int
-    y0: int
-    side: int
-
-
 def whole_image_window(height: int, width: int) -> Window:
     """The letterbox window: the whole image, centred in a square of its larger side."""
     side = max(height, width)
-    return Window((width - side) // 2, (height - side) // 2, side)
+    x0, y0 = (width - side) // 2, (height - side) // 2
+    return Window(x0, y0, x0 + side, y0 + side)
 
 
 def face_window(points: np.ndarray, yaw_deg: float = 0.0) -> Window:
@@ -54,18 +46,7 @@ def face_window(points: np.ndarray, yaw_deg: float = 0.0) -> Window:
     cx, cy = (lo + hi) / 2.0
     cx += FACE_WINDOW_DX_SIN_YAW * np.sin(np.radians(yaw_deg)) * side
     cy += FACE_WINDOW_DY * side
-    return Window(round(cx - side / 2), round(cy - side / 2), side)
-
-
-def _pad_to_window(image: np.ndarray, win: Window) -> np.ndarray:
-    """The pixels of ``win``; parts outside the image are black (zero)."""
-    h, w = image.shape[:2]
-    out = np.zeros((win.side, win.side, *image.shape[2:]), dtype=image.dtype)
-    sx0, sy0 = max(win.x0, 0), max(win.y0, 0)
-    sx1, sy1 = min(win.x0 + win.side, w), min(win.y0 + win.side, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - win.y0 : sy1 - win.y0, sx0 - win.x0 : sx1 - win.x0] = image[sy0:sy1, sx0:sx1]
-    return out
+    return Window.square(cx, cy, side)
 
 
 def crop(
@@ -79,23 +60,7 @@ def crop(
     ``convert`` is applied to the window's pixels before resizing (e.g. uint8 to float32), so
     that only the window is converted, not the whole photo.
     """
-    square = _pad_to_window(image, win)
-    if convert is not None:
-        square = convert(square)
-    interp = cv2.INTER_AREA if win.side > size else cv2.INTER_LINEAR
-    return cv2.resize(square, (size, size), interpolation=interp)
-
-
-def _edge_ramp(n: int, fade: int, fade_start: bool, fade_end: bool) -> np.ndarray:
-    """Weights along one side of a window: 1 inside, falling linearly to 0 at faded ends."""
-    ramp = np.ones(n, dtype=np.float32)
-    if fade > 0:
-        rise = (np.arange(fade, dtype=np.float32) + 0.5) / fade
-        if fade_start:
-            ramp[:fade] = np.minimum(ramp[:fade], rise)
-        if fade_end:
-            ramp[n - fade :] = np.minimum(ramp[n - fade :], rise[::-1])
-    return ramp
+    return win.at((size, size)).crop(image, convert)
 
 
 def paste_max(out: np.ndarray, values: np.ndarray, win: Window, feather: float = 0.0) -> None:
@@ -105,21 +70,8 @@ def paste_max(out: np.ndarray, values: np.ndarray, win: Window, feather: float =
     ``feather`` (a fraction of the window side) fades the map to zero towards the window edges
     that lie inside the image, so that a window smaller than the photo leaves no hard seam.
     """
-    height, width = out.shape[:2]
-    square = cv2.resize(
-        values.astype(np.float32), (win.side, win.side), interpolation=cv2.INTER_LINEAR
-    )
-    fade = min(round(feather * win.side), win.side // 2)
-    if fade > 0:
-        wx = _edge_ramp(win.side, fade, win.x0 > 0, win.x0 + win.side < width)
-        wy = _edge_ramp(win.side, fade, win.y0 > 0, win.y0 + win.side < height)
-        square *= wy[:, None] * wx[None, :]
-    sx0, sy0 = max(win.x0, 0), max(win.y0, 0)
-    sx1, sy1 = min(win.x0 + win.side, width), min(win.y0 + win.side, height)
-    if sx1 > sx0 and sy1 > sy0:
-        region = out[sy0:sy1, sx0:sx1]
-        inner = square[sy0 - win.y0 : sy1 - win.y0, sx0 - win.x0 : sx1 - win.x0]
-        np.maximum(region, inner, out=region)
+    side = win.size[0]
+    win.paste_max(out, values, min(round(feather * side), side // 2))
 
 
 def uncrop(

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from meiyan._array import Mask, check_rgb, from_float32
-from meiyan.face import FEATURES, Face, FaceDetector
-from meiyan.face.detect import default_detector
+from meiyan._array import Mask, check_rgb
+from meiyan.face import FEATURES, Face
 from meiyan.face.regions import region_mask
 
 
@@ -46,50 +45,26 @@ def remove_features(
 
 
 class FaceSkinSegmenter(ABC):
-    """Base of the segmenters that need faces: a shared detector created on first use, and
-    ``__call__`` giving an all-zero mask where :meth:`segment` finds no face (``None``)."""
+    """Base of the segmenters that work from faces found beforehand (``meiyan.face.analyze``):
+    :func:`meiyan.skin_mask` finds them once and falls back to the colour rule without one."""
 
-    _detector: FaceDetector | None = None
-
-    @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = default_detector()
-        return self._detector
-
-    def __call__(self, image: np.ndarray) -> Mask:
-        mask = self.segment(image)
-        return np.zeros(image.shape[:2], np.float32) if mask is None else mask
+    needs_faces = True
 
     @abstractmethod
-    def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
-        """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face."""
+    def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
+        """Skin mask ``(H, W)`` float32 in [0, 1] of an RGB image with these faces."""
 
 
 class LandmarkSkinSegmenter(FaceSkinSegmenter):
-    """Face-oval skin masks from landmarks, soft-edged by ``feather`` face sizes.
+    """Face-oval skin masks from landmarks, soft-edged by ``feather`` face sizes."""
 
-    Call it on an RGB image (uint8 or float32): ``(H, W)`` float32 mask in [0, 1], all zero when
-    no face is found; :meth:`segment` returns ``None`` then instead.
-    """
-
-    def __init__(self, detector: FaceDetector | None = None, *, feather: float = 0.01) -> None:
+    def __init__(self, *, feather: float = 0.01) -> None:
         if feather < 0:
             raise ValueError(f"feather must be >= 0, got {feather}")
-        self._detector = detector
         self.feather = float(feather)
 
-    def segment(self, image: np.ndarray, faces: list[Face] | None = None) -> Mask | None:
-        """Skin mask ``(H, W)`` float32 in [0, 1], or ``None`` if the image has no face.
-
-        ``faces``: faces found beforehand in this image (detected here when ``None``).
-        """
+    def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
         check_rgb(image)
-        if faces is None:
-            rgb = image if image.dtype == np.uint8 else from_float32(image, np.uint8)
-            faces = self.detector.detect(rgb)
-        if not faces:
-            return None
         shape = image.shape[:2]
         mask = np.zeros(shape, np.float32)
         for face in faces:

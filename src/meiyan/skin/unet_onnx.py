@@ -36,18 +36,19 @@ class UNetSkinSegmenter:
     """Skin probability of an RGB image from the ONNX U-Net.
 
     ``model`` is a registered model name or an ``.onnx`` path; ``threads`` limits onnxruntime's
-    CPU threads (``None``: its default); with ``find_faces`` a call without ``faces`` runs
-    :func:`meiyan.face.detect_faces` to frame each face.
+    CPU threads (``None``: meiyan's thread count); ``device`` is ``cpu``, ``cuda`` or ``auto``
+    (``None``: :func:`meiyan.models.default_device`).
     """
+
+    needs_faces = True
 
     def __init__(
         self,
         model: str | Path = DEFAULT_MODEL,
         threads: int | None = None,
-        find_faces: bool = True,
+        device: str | None = None,
     ) -> None:
-        self.find_faces = find_faces
-        self.session = onnx_session(model, threads)
+        self.session = onnx_session(model, threads=threads, device=device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("meiyan.model") != "skin-unet":
             raise ModelError(f"{model} is not a meiyan skin U-Net (metadata {meta})")
@@ -66,37 +67,22 @@ class UNetSkinSegmenter:
             paste_max(out, prob, win, WINDOW_FEATHER)
         return np.clip(out, 0.0, 1.0, out=out)
 
-    def _faces(self, image: np.ndarray, faces: Sequence[Face] | None) -> Sequence[Face]:
-        check_rgb(image)
-        if faces is None and self.find_faces:
-            from meiyan.face import detect_faces
+    def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
+        """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
 
-            return detect_faces(image)
-        return faces or []
-
-    def _face_windows(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
+        Each face is segmented in its own window (:func:`meiyan.skin.framing.face_window`),
+        limited to the person and with eyes, lips and inner mouth cut out; without faces the
+        whole letterboxed image is segmented.
+        """
         from meiyan.face.person import person_mask
         from meiyan.skin.landmarks import remove_features
 
+        check_rgb(image)
+        if not faces:
+            return self.predict_windows(image, [whole_image_window(*image.shape[:2])])
         mask = self.predict_windows(image, [face_window(f.landmarks, f.pose.yaw) for f in faces])
         # A face window also holds background: skin-coloured walls and props are not skin.
         mask *= person_mask(image)
         for face in faces:
             remove_features(mask, face, 0.0, GUARDED)
         return mask
-
-    def __call__(self, image: np.ndarray, faces: Sequence[Face] | None = None) -> Mask:
-        """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
-
-        Each face (given, or found when ``find_faces`` is set) is segmented in its own window
-        (:func:`meiyan.skin.framing.face_window`); without faces the whole image is segmented.
-        """
-        faces = self._faces(image, faces)
-        if faces:
-            return self._face_windows(image, faces)
-        return self.predict_windows(image, [whole_image_window(*image.shape[:2])])
-
-    def segment(self, image: np.ndarray, faces: Sequence[Face] | None = None) -> Mask | None:
-        """Like calling the segmenter, but ``None`` when there is no face (for ``auto``)."""
-        faces = self._faces(image, faces)
-        return self._face_windows(image, faces) if faces else None
