@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,19 +11,18 @@ import click
 import cv2
 import numpy as np
 
-from meiyan.cli.batch import run_batch
+from meiyan.cli.batch import Output, run_batch, warn
+from meiyan.cli.engine_options import device_option, min_face_option
 from meiyan.cli.options import batch_options
-from meiyan.errors import ImageError
-from meiyan.face import Face, detect_faces, region_polygons
+from meiyan.face import Face, analyze, region_polygons
 from meiyan.io.image import (
     LoadedImage,
     from_float,
     read_image,
     to_float,
-    write_image,
 )
-from meiyan.io.paths import output_path
-from meiyan.skin import registry, skin_mask
+from meiyan.skin import SLOT as SKIN
+from meiyan.skin import choices, skin_mask
 
 _OUTLINES = ("face_oval", "eyebrows", "eyes", "upper_lip", "lower_lip", "irises")
 
@@ -34,43 +32,45 @@ def _rgb(img: LoadedImage) -> np.ndarray:
     return img.pixels if img.pixels.dtype == np.uint8 else to_float(img.pixels)
 
 
-def _report_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        click.echo(f"meiyan: warning: {path}: {w.message}", err=True)
-
-
 @click.command("mask")
 @batch_options
 @click.option(
     "--method",
-    type=click.Choice(registry.available()),
+    type=click.Choice(choices()),
     default="auto",
     show_default=True,
-    help="Skin segmenter (auto: the best available; colour rules where no face is found).",
+    help="Skin segmenter (auto: the best within this job's speed budget; the colour rule "
+    "where no face is found).",
 )
+@min_face_option
+@device_option
 def mask(
-    inputs: tuple[Path, ...], out_dir: Path, overwrite: bool, max_pixels: int, method: str
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    overwrite: bool,
+    max_pixels: int,
+    method: str,
+    min_face: float,
 ) -> None:
     """Write the skin mask of each photo as OUTDIR/<name>.png (8-bit grey, 255 = skin).
 
     Skin is what retouching should touch: face, neck, ears and visible body skin, not eyes,
     eyebrows, lips, inner mouth, hair or clothes. Edges are soft.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    needs_faces = SKIN.get(method).needs_faces
+    output = Output.of(out_dir, overwrite, ("", ".png"))
 
     def job(path: Path) -> None:
         img = read_image(path, max_pixels=max_pixels)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            m = skin_mask(_rgb(img), method)
-        _report_warnings(path, caught)
+        rgb = _rgb(img)
+        faces = analyze(rgb, min_face=min_face) if needs_faces else None
+        m = skin_mask(rgb, method, faces=faces)  # its warnings are reported by run_batch
         grey = np.round(m * 255.0).astype(np.uint8)
         # Written as one grey channel, upright, with no colour profile.
         like = replace(img, alpha=None, icc_profile=None, exif=None, grayscale=True)
-        target = output_path(path, out_dir, ".png")
-        write_image(target, np.repeat(grey[..., None], 3, axis=2), like=like, overwrite=overwrite)
+        output.image(path, np.repeat(grey[..., None], 3, axis=2), suffix=".png", like=like)
 
-    sys.exit(run_batch(inputs, job, desc="mask"))
+    sys.exit(run_batch(inputs, job, desc="mask", output=output))
 
 
 def face_record(face: Face) -> dict:
@@ -90,7 +90,9 @@ def face_record(face: Face) -> dict:
 
 def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     """A uint8 RGB copy of ``image`` with each face's mesh, outlines, box and pose drawn."""
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+    from meiyan.face._mediapipe import solution
+
+    tesselation = solution("face_mesh_connections").FACEMESH_TESSELATION
 
     out = np.ascontiguousarray(image).copy()
     h, w = out.shape[:2]
@@ -99,7 +101,7 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
         lm = face.landmarks
         scale = 16  # 4 fractional bits
         pts = np.round(lm * scale).astype(np.int32)
-        lines = [np.stack([pts[a], pts[b]]) for a, b in FACEMESH_TESSELATION]
+        lines = [np.stack([pts[a], pts[b]]) for a, b in tesselation]
         mesh = out.copy()
         cv2.polylines(mesh, lines, False, (255, 255, 255), max(1, thick // 2), cv2.LINE_AA, 4)
         cv2.addWeighted(mesh, 0.35, out, 0.65, 0.0, dst=out)  # a light mesh
@@ -121,8 +123,14 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 @click.option(
     "--overlay", is_flag=True, help="Also write OUTDIR/<name> with the face mesh drawn on it."
 )
+@min_face_option
 def landmarks(
-    inputs: tuple[Path, ...], out_dir: Path, overwrite: bool, max_pixels: int, overlay: bool
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    overwrite: bool,
+    max_pixels: int,
+    overlay: bool,
+    min_face: float,
 ) -> None:
     """Write the faces of each photo as OUTDIR/<name>.json.
 
@@ -130,13 +138,13 @@ def landmarks(
     yaw > 0: the face turns to the image's left) and the 478 MediaPipe face-mesh landmarks
     (x, y in pixels of the upright image, z a relative depth in pixels).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output = Output.of(out_dir, overwrite, ("", ".json"), *[("", None)] * overlay)
 
     def job(path: Path) -> None:
         img = read_image(path, max_pixels=max_pixels)
-        faces = detect_faces(_rgb(img))
+        faces = analyze(_rgb(img), min_face=min_face)
         if not faces:
-            click.echo(f"meiyan: warning: {path}: no face found", err=True)
+            warn("no face found")
         h, w = img.pixels.shape[:2]
         record = {
             "image": path.name,
@@ -144,19 +152,16 @@ def landmarks(
             "height": h,
             "faces": [face_record(f) for f in faces],
         }
-        target = output_path(path, out_dir, ".json")
-        if target.exists() and not overwrite:
-            raise ImageError(f"{target}: already exists (use --overwrite to replace it)")
-        target.write_text(json.dumps(record), encoding="utf-8")
+        output.text(path, json.dumps(record))
         if overlay:
             rgb8 = img.pixels
             if rgb8.dtype != np.uint8:
                 rgb8 = from_float(to_float(rgb8), np.uint8)
             drawn = draw_faces(rgb8, faces)
             like = replace(img, grayscale=False)  # the drawing is in colour
-            write_image(output_path(path, out_dir), drawn, like=like, overwrite=overwrite)
+            output.image(path, drawn, like=like)
 
-    sys.exit(run_batch(inputs, job, desc="landmarks"))
+    sys.exit(run_batch(inputs, job, desc="landmarks", output=output))
 
 
 __all__ = ["draw_faces", "face_record", "landmarks", "mask"]

@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from meiyan.cli.batch import run_batch
+from meiyan.cli.batch import Output, isolated, run_batch
+from meiyan.cli.engine_options import device_option, engine_option, min_face_option
 from meiyan.cli.options import batch_options
-from meiyan.errors import MeiyanError
-from meiyan.io.image import from_float, read_image, to_float, write_image
-from meiyan.io.paths import output_path
-from meiyan.makeup import REGION_NAMES, NoFaceError, Reference, look_names, makeup
+from meiyan.errors import MeiyanError, NoFaceError
+from meiyan.face import analyze
+from meiyan.io.image import from_float, read_image, to_float
+from meiyan.makeup import REGION_NAMES, Reference, look_names, makeup
 
 
 def _fail(message: str) -> None:
@@ -82,7 +83,7 @@ def _references(values: tuple[str, ...], max_pixels: int) -> Reference | dict[st
     loaded: dict[Path, Reference] = {}
     for path in {*per_region.values(), *([default] if default else [])}:
         try:
-            loaded[path] = _load_reference(path, max_pixels)
+            loaded[path] = isolated(_load_reference, path, max_pixels)
         except MeiyanError as e:
             _fail(str(e))
     if default is not None and not per_region:
@@ -120,6 +121,9 @@ def _references(values: tuple[str, ...], max_pixels: int) -> Reference | dict[st
     show_default=True,
     help="Strength 0-1 (0 leaves the photo as is), or per region: lips=1,skin=0.4.",
 )
+@min_face_option
+@engine_option("makeup", "Makeup engine (auto: the best by bench/makeup.py).")
+@device_option
 def makeup_cmd(
     inputs: tuple[Path, ...],
     out_dir: Path,
@@ -129,6 +133,8 @@ def makeup_cmd(
     shade: str,
     overwrite: bool,
     max_pixels: int,
+    min_face: float,
+    engine: str,
 ) -> None:
     """Make up every face of each image IN (files or folders) into OUT, from a reference
     photo (--reference) or a named look (--look)."""
@@ -141,18 +147,19 @@ def makeup_cmd(
         )
     shades = _parse_shade(shade)
     ref = _references(references, max_pixels) if references else None
+    output = Output.of(out_dir, overwrite, ("", ".png"))
 
     def job(path: Path) -> None:
         img = read_image(path, max_pixels=max_pixels)
         pixels = img.pixels
+        rgb = pixels if pixels.dtype == np.uint8 else to_float(pixels)
+        faces = analyze(rgb, min_face=min_face)
+        if not faces:
+            raise NoFaceError(f"{path}: no face found in the image")
         kwargs = {"reference": ref, "look": look, "regions": chosen, "shade": shades}
-        try:
-            if pixels.dtype == np.uint8:
-                result = makeup(pixels, **kwargs)
-            else:  # 16-bit: process in float, keep the depth
-                result = from_float(makeup(to_float(pixels), **kwargs), pixels.dtype)
-        except NoFaceError as e:
-            raise NoFaceError(f"{path}: {e}") from e
-        write_image(output_path(path, out_dir, ".png"), result, like=img, overwrite=overwrite)
+        result = makeup(rgb, faces=faces, engine=engine, **kwargs)
+        if pixels.dtype != np.uint8:  # 16-bit: processed in float, the depth kept
+            result = from_float(result, pixels.dtype)
+        output.image(path, result, suffix=".png", like=img)
 
-    sys.exit(run_batch(inputs, job, desc="makeup"))
+    sys.exit(run_batch(inputs, job, desc="makeup", output=output))
