@@ -8,6 +8,7 @@ import os
 import struct
 import warnings
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 import cv2
@@ -457,3 +458,182 @@ def test_no_temporary_file_left_when_writing_fails(
         write_image(target, smooth(), overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
     assert target.read_bytes() == b"old"
+
+
+# ------------------------------------------------------------ threads, bytes, colour, formats
+
+
+def test_decoding_from_threads_leaves_pillow_and_warnings_alone(tmp_path: Path) -> None:
+    """No global lock or global switch: Pillow's limit and the warning filters never change."""
+    import threading
+
+    paths = []
+    for i in range(8):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(noise((300, 300, 3), seed=i)).save(paths[-1])
+    saved_filters = list(warnings.filters)
+    limit = Image.MAX_IMAGE_PIXELS
+    seen: set[object] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.add(Image.MAX_IMAGE_PIXELS)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            shapes = list(pool.map(lambda p: read_image(p).pixels.shape, paths * 5))
+    finally:
+        done.set()
+        watcher.join()
+    assert shapes == [(300, 300, 3)] * 40
+    assert seen == {limit}
+    assert warnings.filters == saved_filters
+
+
+def test_pixel_limit_is_per_call_whatever_pillows_global(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.fromarray(noise((40, 40, 3))).save(tmp_path / "p.webp", lossless=True)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # WebP's own plugin checks it too
+    assert read_image(tmp_path / "p.webp").pixels.shape == (40, 40, 3)
+    with pytest.raises(ImageError, match="limit of 1,599"):
+        read_image(tmp_path / "p.webp", max_pixels=1599)
+    with pytest.raises(Image.DecompressionBombError):  # others' use of Pillow is unchanged
+        Image.open(tmp_path / "p.webp")
+
+
+def test_bytes_in_bytes_out_keeps_metadata(tmp_path: Path) -> None:
+    from meiyan.io.image import encode_image, read_bytes
+
+    rgb, alpha = smooth(), noise((24, 32), seed=3)
+    buf = BytesIO()
+    rgba = Image.fromarray(np.dstack([rgb, alpha]))
+    rgba.save(buf, "PNG", icc_profile=srgb_icc(), exif=make_exif(6).tobytes())
+    img = read_bytes(buf.getvalue(), name="upload.png")
+    assert img.path is None and img.format == "PNG" and img.pixels.shape == (32, 24, 3)
+    data = encode_image(255 - img.pixels, like=img)
+    back = read_bytes(data)
+    assert back.format == "PNG" and back.icc_profile == srgb_icc()
+    np.testing.assert_array_equal(back.pixels, 255 - img.pixels)
+    np.testing.assert_array_equal(back.alpha, img.alpha)
+    exif = Image.Exif()
+    exif.load(back.exif)
+    assert exif[ARTIST] == "Jane Doe" and exif.get(ORIENTATION, 1) == 1
+    jpeg = read_bytes(encode_image(img.pixels, like=img, format="jpeg", quality=50))
+    assert jpeg.format == "JPEG" and jpeg.alpha is None
+    with pytest.raises(ImageError, match=r"^upload\.png: not a"):
+        read_bytes(b"not an image at all", name="upload.png")
+    with pytest.raises(ImageError, match="empty"):
+        read_bytes(b"")
+    with pytest.raises(ValueError, match="format"):
+        encode_image(img.pixels, format="gif")
+
+
+def test_animated_inputs_warn_that_only_the_first_frame_is_read(tmp_path: Path) -> None:
+    frames = [Image.fromarray(noise((16, 16, 3), seed=i)) for i in range(3)]
+    for suffix in (".png", ".webp"):
+        path = tmp_path / f"anim{suffix}"
+        frames[0].save(path, save_all=True, append_images=frames[1:], lossless=True)
+        with pytest.warns(UserWarning, match=rf"anim\{suffix}: 3 frames .*only the first"):
+            img = read_image(path)
+        np.testing.assert_array_equal(img.pixels, np.asarray(frames[0]))
+
+
+def test_icc_profile_too_large_for_png_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    from bad_inputs import matrix_icc
+
+    big = matrix_icc(3_000_000)
+    Image.fromarray(smooth()).save(tmp_path / "big.jpg", icc_profile=big, quality=95)
+    img = read_image(tmp_path / "big.jpg")
+    assert img.icc_profile == big and img.stored is not None
+    with pytest.warns(UserWarning, match=r"out\.png: ICC profile of 3,000,000 bytes"):
+        write_image(tmp_path / "out.png", img.pixels, like=img)
+    back = read_image(tmp_path / "out.png")  # readable, and in sRGB as the warning says
+    assert back.icc_profile is None
+    np.testing.assert_array_equal(back.pixels, img.pixels)
+
+
+def test_display_p3_is_worked_on_in_srgb_and_written_back() -> None:
+    from bad_inputs import matrix_icc
+    from PIL import ImageCms
+
+    from meiyan.io.image import encode_image, read_bytes
+
+    p3 = matrix_icc()
+    stored = noise((64, 64, 3), seed=5)
+    buf = BytesIO()
+    Image.fromarray(stored).save(buf, "PNG", icc_profile=p3)
+    img = read_bytes(buf.getvalue())
+    np.testing.assert_array_equal(img.stored, stored)
+    reference = ImageCms.profileToProfile(
+        Image.fromarray(stored),
+        ImageCms.ImageCmsProfile(BytesIO(p3)),
+        ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+    )
+    diff = np.abs(img.pixels.astype(int) - np.asarray(reference).astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.6  # as LittleCMS converts it
+    same = read_bytes(encode_image(img.pixels, like=img), to_srgb=False)
+    np.testing.assert_array_equal(same.pixels, stored)  # unchanged pixels: exactly as stored
+    assert same.icc_profile == p3
+    changed = img.pixels.copy()
+    changed[:8] = 255 - changed[:8]
+    out = read_bytes(encode_image(changed, like=img))  # back in P3, read again into sRGB
+    error = np.abs(out.pixels.astype(int) - changed.astype(int))[:8]
+    assert error.mean() < 0.5 and np.percentile(error, 99) <= 2  # 8-bit P3 steps, near gamut
+    assert not read_bytes(buf.getvalue(), to_srgb=False).stored
+
+
+def test_heic_without_pillow_heif_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    path = tmp_path / "phone.heic"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if not installed
+    with pytest.raises(ImageError, match=r"phone\.heic: .*pillow-heif.*meiyan\[heif\]"):
+        read_image(path)
+
+
+def test_heic_read_with_pillow_heif(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    rgb = smooth(64, 64)
+    pillow_heif.from_bytes(mode="RGB", size=(64, 64), data=rgb.tobytes()).save(
+        tmp_path / "p.heic", quality=95
+    )
+    img = read_image(tmp_path / "p.heic")
+    assert img.format == "HEIF" and img.pixels.shape == (64, 64, 3)
+    assert np.abs(img.pixels.astype(int) - rgb.astype(int)).mean() < 4
+
+
+def test_write_file_has_exactly_one_winner(tmp_path: Path) -> None:
+    """The existence check and the write are one step: of 8 racing writers, one succeeds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from meiyan.io.atomic import write_file
+
+    def attempt(i: int) -> bool:
+        try:
+            write_file(tmp_path / "r.bin", bytes([i]) * 100_000)
+            return True
+        except ImageError as e:
+            assert "already exists" in str(e)
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        wins = list(pool.map(attempt, range(8)))
+    assert sum(wins) == 1
+    assert (tmp_path / "r.bin").read_bytes() == bytes([wins.index(True)]) * 100_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.bin"]
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageError, match=r"pipe\.jpg: is a FIFO"):
+        read_image(tmp_path / "pipe.jpg")

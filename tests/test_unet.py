@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from meiyan.errors import ModelError
-from meiyan.models import ModelSpec, download, model_path, register, sha256_file
 from meiyan.skin.framing import Window, crop, face_window, uncrop, whole_image_window
 from meiyan.train.augment import AugmentConfig, augment
 from meiyan.train.datasets import detect_layout, load_pairs, read_lfw_parts
@@ -34,18 +33,30 @@ def _write_discs(root: Path, n: int = 8, size: int = 32, seed: int = 0) -> None:
         cv2.imwrite(str(root / "masks" / f"d{i}.png"), mask)
 
 
+def _train(data: Path, out: Path, epochs: int, *, batch: int = 4, seed: int = 0,
+           resume: bool = False, workers: int = 0, **task: object) -> dict:
+    """Train a skin U-Net on the CPU with one thread; returns the trainer's summary."""
+    from meiyan.train.tasks.skin_unet import SkinUNetConfig, SkinUNetTask
+    from meiyan.train.trainer import Trainer, TrainerConfig
+
+    cfg = TrainerConfig(out=str(out), epochs=epochs, batch=batch, workers=workers,
+                        device="cpu", seed=seed, threads=1, resume=resume)
+    return Trainer(SkinUNetTask(SkinUNetConfig(data=str(data), **task)), cfg).fit(progress=False)
+
+
+def _without_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A width-0.125 U-Net trained to overfit eight 32x32 synthetic pictures."""
     pytest.importorskip("torch")
-    from meiyan.train.train_skin_unet import TrainConfig, train
-
     root = tmp_path_factory.mktemp("discs")
     _write_discs(root / "data")
-    cfg = TrainConfig(data=str(root / "data"), out=str(root / "run"), epochs=100, batch=4,
-                      val_split=0.0, width=0.125, size=32, lr=3e-3, augment=False, threads=1)
-    summary = train(cfg, progress=False)
-    return {"root": root, "cfg": cfg, "summary": summary}
+    summary = _train(root / "data", root / "run", 100, val_split=0.0, width=0.125, size=32,
+                     lr=3e-3, augment=False)
+    return {"root": root, "data": root / "data", "out": root / "run", "summary": summary}
 
 
 # --- model ---------------------------------------------------------------------------------
@@ -79,33 +90,37 @@ def test_output_shape_and_range() -> None:
 
 
 def test_small_variant_overfits_synthetic_images(trained: dict) -> None:
-    from meiyan.train.train_skin_unet import evaluate, frame_pairs, load_model
+    import torch
+    from torch.utils.data import DataLoader
 
-    model, size = load_model(Path(trained["cfg"].out) / "last.pt")
-    images, masks = frame_pairs(load_pairs(Path(trained["cfg"].data)), size)
-    assert evaluate(model, images, masks)["iou"] > 0.95
+    from meiyan.train.datasets import find_pairs
+    from meiyan.train.tasks.skin_unet import SkinDataset, evaluate, load_model
+
+    model, size = load_model(trained["out"] / "last.pt")
+    data = SkinDataset(find_pairs(trained["data"]), size, augmented=False)
+    assert evaluate(model, DataLoader(data, batch_size=8), torch.device("cpu"))["iou"] > 0.95
 
 
 def test_checkpoint_round_trip_and_resume(trained: dict, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from meiyan.train.train_skin_unet import TrainConfig, load_checkpoint, load_model, train
+    from meiyan.train.tasks.skin_unet import load_model
+    from meiyan.train.trainer import load_checkpoint
 
-    last = Path(trained["cfg"].out) / "last.pt"
+    last = trained["out"] / "last.pt"
     model, size = load_model(last)
-    state = load_checkpoint(last)
-    assert size == 32 and state["epoch"] == 99 and len(state["history"]) == 100
+    state = load_checkpoint(last, "skin-unet")
+    assert size == 32 and state["epoch"] == 100 and len(state["history"]) == 100
     for key, value in model.state_dict().items():
-        assert torch.equal(value, state["model"][key])
-    assert (Path(trained["cfg"].out) / "best.pt").is_file()
+        assert torch.equal(value, state["networks"]["unet"][key])
+    assert (trained["out"] / "best.pt").is_file()
+    assert len((trained["out"] / "log.jsonl").read_text().splitlines()) == 100
 
     # Two epochs, then a resumed third, equal three epochs in one go (seeded, deterministic).
-    common = dict(data=trained["cfg"].data, batch=4, val_split=0.25, width=0.125, size=32,
-                  seed=3, threads=1)
-    train(TrainConfig(out=str(tmp_path / "a"), epochs=2, **common), progress=False)
-    resumed = train(TrainConfig(out=str(tmp_path / "a"), epochs=3, resume=True, **common),
-                    progress=False)
-    straight = train(TrainConfig(out=str(tmp_path / "b"), epochs=3, **common), progress=False)
-    assert resumed["history"] == straight["history"]
+    common = dict(batch=4, val_split=0.25, width=0.125, size=32, seed=3)
+    _train(trained["data"], tmp_path / "a", 2, **common)
+    resumed = _train(trained["data"], tmp_path / "a", 3, resume=True, **common)
+    straight = _train(trained["data"], tmp_path / "b", 3, **common)
+    assert _without_times(resumed["history"]) == _without_times(straight["history"])
     a, _ = load_model(tmp_path / "a" / "last.pt")
     b, _ = load_model(tmp_path / "b" / "last.pt")
     for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
@@ -114,10 +129,10 @@ def test_checkpoint_round_trip_and_resume(trained: dict, tmp_path: Path) -> None
 
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from meiyan.train.train_skin_unet import load_model
+    from meiyan.train.tasks.skin_unet import load_model
 
     torch.save({"weights": 1}, tmp_path / "x.pt")
-    with pytest.raises(ModelError, match="not a meiyan skin U-Net checkpoint"):
+    with pytest.raises(ModelError, match="not a meiyan training checkpoint"):
         load_model(tmp_path / "x.pt")
 
 
@@ -131,9 +146,9 @@ def test_onnx_matches_torch(trained: dict, tmp_path: Path) -> None:
 
     from meiyan.cli.train_cmds import export
     from meiyan.skin.unet_onnx import UNetSkinSegmenter
-    from meiyan.train.train_skin_unet import load_model
+    from meiyan.train.tasks.skin_unet import load_model
 
-    ckpt = Path(trained["cfg"].out) / "last.pt"
+    ckpt = trained["out"] / "last.pt"
     onnx_path = tmp_path / "m.onnx"
     result = CliRunner().invoke(export, ["skin-unet", str(ckpt), "-o", str(onnx_path)])
     assert result.exit_code == 0, result.output
@@ -154,7 +169,7 @@ def test_segmenter_runs_without_torch(sample_rgb: np.ndarray, tmp_path: Path) ->
         "import numpy as np, meiyan, meiyan.skin, meiyan.models, meiyan.cli.train_cmds\n"
         "from meiyan.skin.unet_onnx import UNetSkinSegmenter\n"
         "img = np.load(sys.argv[1])\n"
-        "m = UNetSkinSegmenter()(img)\n"
+        "m = UNetSkinSegmenter()(img, [])\n"
         "assert m.shape == img.shape[:2] and m.dtype == np.float32, (m.shape, m.dtype)\n"
         "assert 0 <= m.min() and m.max() <= 1 and 0.02 < (m > 0.5).mean() < 0.6\n"
         "assert sys.modules['torch'] is None\n"
@@ -169,15 +184,15 @@ def test_segmenter_runs_without_torch(sample_rgb: np.ndarray, tmp_path: Path) ->
 @pytest.mark.slow
 def test_shipped_model_on_fasseg_test(real_data: Path) -> None:
     """The registered ``unet`` (faces found and framed) reaches 0.90 mean IoU on FASSEG test."""
-    from meiyan.skin.unet_onnx import UNetSkinSegmenter
 
     test_dir = real_data / "fasseg-multipose" / "test"
     if not test_dir.is_dir():
         pytest.skip(f"{test_dir} not found (../shared/data or $MEIYAN_DATA)")
-    seg = UNetSkinSegmenter()
+    from meiyan.skin import skin_mask
+
     ious = []
     for pair in load_pairs(test_dir):
-        pred = seg(pair.image) >= 0.5
+        pred = skin_mask(pair.image, "unet") >= 0.5
         ious.append((pred & pair.mask).sum() / max((pred | pair.mask).sum(), 1))
     assert len(ious) == 92
     assert np.mean(ious) >= 0.90
@@ -190,7 +205,7 @@ def test_letterbox_round_trip() -> None:
     mask = np.zeros((90, 60), np.float32)
     mask[20:70, 10:40] = 1.0
     win = whole_image_window(90, 60)
-    assert (win.x0, win.y0, win.side) == (-15, 0, 90)
+    assert win.box == (-15, 0, 75, 90)
     small = crop(mask, win, 32)
     assert small.shape == (32, 32)
     back = uncrop(small, win, 90, 60)
@@ -200,21 +215,21 @@ def test_letterbox_round_trip() -> None:
 
 def test_uncrop_feathers_only_edges_inside_the_image() -> None:
     ones = np.ones((16, 16), np.float32)
-    inner = uncrop(ones, Window(10, 10, 40), 100, 100, feather=0.1)
+    inner = uncrop(ones, Window(10, 10, 50, 50), 100, 100, feather=0.1)
     assert inner[30, 30] == 1.0 and inner[30, 10] < 0.2 and inner[10, 30] < 0.2
     assert inner[5, 5] == 0.0 and inner[60, 60] == 0.0
-    corner = uncrop(ones, Window(0, 0, 40), 100, 100, feather=0.1)  # top and left on the border
+    corner = uncrop(ones, Window(0, 0, 40, 40), 100, 100, feather=0.1)  # top and left on the border
     assert corner[0, 20] == 1.0 and corner[20, 0] == 1.0 and corner[39, 20] < 0.2
 
 
 def test_face_window_is_square_around_the_landmarks() -> None:
     pts = np.array([[100, 200], [160, 280]], np.float32)
     win = face_window(pts)
-    assert win.side > 80
-    assert win.x0 < 100 and win.x0 + win.side > 160
-    assert win.y0 < 200 and win.y0 + win.side > 280
+    assert win.size[0] == win.size[1] > 80
+    assert win.x0 < 100 and win.x1 > 160
+    assert win.y0 < 200 and win.y1 > 280
     turned = face_window(pts, yaw_deg=60.0)  # the back of the head is on the image's right
-    assert turned.side == win.side and turned.x0 > win.x0 and turned.y0 == win.y0
+    assert turned.size == win.size and turned.x0 > win.x0 and turned.y0 == win.y0
 
 
 def test_augment_keeps_image_and_mask_aligned() -> None:
@@ -281,59 +296,21 @@ def test_fasseg_reader(real_data: Path) -> None:
     assert 0.1 < coverage < 0.7
 
 
-# --- model files ---------------------------------------------------------------------------
+# --- inference -----------------------------------------------------------------------------
 
 
-def test_download_accepts_a_good_file_and_rejects_a_wrong_digest(tmp_path: Path) -> None:
-    src = tmp_path / "weights.bin"
-    src.write_bytes(b"meiyan" * 1000)
-    digest = sha256_file(src)
-    by_path = download(str(src), tmp_path / "cache" / "a.bin", digest)
-    by_url = download(src.as_uri(), tmp_path / "cache" / "b.bin", digest)
-    assert by_path.read_bytes() == by_url.read_bytes() == src.read_bytes()
-    with pytest.raises(ModelError, match="SHA-256"):
-        download(src.as_uri(), tmp_path / "cache" / "c.bin", "0" * 64)
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["a.bin", "b.bin"]
-    with pytest.raises(ModelError, match="cannot"):
-        download((tmp_path / "missing.bin").as_uri(), tmp_path / "cache" / "d.bin", digest)
-
-
-def test_registry_fetches_into_the_cache_once(tmp_path: Path, monkeypatch) -> None:
-    src = tmp_path / "tiny.onnx"
-    src.write_bytes(b"not really onnx")
-    monkeypatch.setenv("MEIYAN_MODELS", str(tmp_path / "models"))
-    register(ModelSpec("test-tiny", "test_tiny.onnx", sha256_file(src), url=src.as_uri()))
-    path = model_path("test-tiny")
-    assert path == tmp_path / "models" / "test_tiny.onnx"
-    src.unlink()  # a second lookup uses the cached, verified copy
-    assert model_path("test-tiny") == path
-    path.write_bytes(b"tampered")
-    with pytest.raises(ModelError, match="SHA-256"):
-        model_path("test-tiny")
-    register(ModelSpec("test-none", "test_none.onnx", "0" * 64))
-    with pytest.raises(ModelError, match="no URL"):
-        model_path("test-none")
-
-
-def test_shipped_model_is_registered_and_verified() -> None:
-    path = model_path("skin-unet", allow_download=False)
-    assert path.parent.name == "models" and path.stat().st_size <= 10 * 1024 * 1024
-    assert path.with_suffix(".md").is_file()
-
-
-def test_segment_frames_each_face_and_returns_none_without(sample_rgb: np.ndarray) -> None:
-    from meiyan.face import detect_faces
+def test_segmenter_frames_each_face_and_letterboxes_without(sample_rgb: np.ndarray) -> None:
+    from meiyan.face import analyze
     from meiyan.skin.unet_onnx import UNetSkinSegmenter
 
-    seg = UNetSkinSegmenter(find_faces=False)
-    assert seg.segment(sample_rgb) is None
-    whole = seg(sample_rgb)  # no face: the letterboxed whole image
+    seg = UNetSkinSegmenter()
+    whole = seg(sample_rgb, [])  # no face: the letterboxed whole image
     assert whole.shape == sample_rgb.shape[:2] and whole.dtype == np.float32
-    (face,) = detect_faces(sample_rgb)
-    mask = seg.segment(sample_rgb, [face])
+    (face,) = analyze(sample_rgb)
+    mask = seg(sample_rgb, [face])
     win = face_window(face.landmarks, face.pose.yaw)
     inside = np.zeros(mask.shape, bool)
-    inside[max(win.y0, 0) : win.y0 + win.side, max(win.x0, 0) : win.x0 + win.side] = True
+    inside[max(win.y0, 0) : win.y1, max(win.x0, 0) : win.x1] = True
     # Eyes, lips and inner mouth are cut out by the landmarks, whatever the network says.
     for name in ("eyes", "upper_lip", "lower_lip", "inner_mouth"):
         region = face.region(name, 0)

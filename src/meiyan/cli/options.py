@@ -1,4 +1,9 @@
-"""Options shared by every command that reads images and writes results."""
+"""Options shared by every command that reads images and writes results.
+
+``--format``, ``--quality`` and ``--jobs`` are not passed to the command function: they are kept
+in the click context, where :class:`meiyan.cli.batch.Output` and
+:func:`meiyan.cli.batch.run_batch` read them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,49 @@ from pathlib import Path
 
 import click
 
+from meiyan.cli.batch import default_jobs
 from meiyan.io.image import DEFAULT_MAX_PIXELS
+
+FORMATS = ("jpg", "png", "webp", "tif", "bmp")
+
+
+def _keep(name: str, convert: Callable[[object], object] = lambda v: v) -> Callable:
+    """A callback that keeps an option's value in ``ctx.meta["meiyan.<name>"]``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: object) -> None:
+        if value is not None:
+            ctx.meta[f"meiyan.{name}"] = convert(value)
+
+    return callback
 
 
 def batch_options(fn: Callable) -> Callable:
-    """Inputs (files or folders), ``-o`` output folder, ``--overwrite`` and ``--max-pixels``."""
+    """Inputs (files or folders), ``-o`` output folder, ``--overwrite``, ``--max-pixels``,
+    ``--format``, ``--quality`` and ``--jobs``."""
+    fn = click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        default=default_jobs(),
+        show_default="the CPU count",
+        expose_value=False,
+        callback=_keep("jobs"),
+        help="Worker processes for a batch, one thread each; 1 works in this process.",
+    )(fn)
+    fn = click.option(
+        "--quality",
+        type=click.IntRange(1, 100),
+        expose_value=False,
+        callback=_keep("quality"),
+        help="JPEG and WebP quality of the results [95].",
+    )(fn)
+    fn = click.option(
+        "--format",
+        type=click.Choice(FORMATS, case_sensitive=False),
+        expose_value=False,
+        callback=_keep("format", lambda v: f".{str(v).lower()}"),
+        help="Format of the result images [the input's; makeup and masks: png].",
+    )(fn)
     fn = click.option(
         "--max-pixels",
         type=click.IntRange(min=1),

@@ -221,5 +221,3 @@ def beautify_cmd(
             write_mask(path, img, "blemish", result.blemish_mask())
 
     sys.exit(run_batch(inputs, job, desc="beautify", output=output))
-
-

@@ -3,16 +3,24 @@
 Pillow reads every supported format and its metadata. For 16-bit PNG and TIFF, whose colour
 samples Pillow reduces to 8 bits, the pixel data comes from OpenCV at full depth instead. EXIF
 orientation (CIPA DC-008 "Exif 2.3", tag 0x0112) is applied to pixels and alpha on reading and
-reset to 1 in the EXIF kept for writing. TIFF is written by this module (baseline TIFF 6.0 with
-Adobe Deflate compression and horizontal differencing, TIFF 6.0 section 14) so that 8- and 16-bit
-images keep their EXIF sub-IFDs and ICC profile alike. Files are written atomically.
+reset to 1 in the EXIF kept for writing. Photos tagged with another RGB colour space (Display P3,
+Adobe RGB) are converted to sRGB on reading and back on writing (:mod:`meiyan.io.colour`). TIFF
+is written by this module (baseline TIFF 6.0 with Adobe Deflate compression and horizontal
+differencing, TIFF 6.0 section 14) so that 8- and 16-bit images keep their EXIF sub-IFDs and ICC
+profile alike. HEIC/HEIF is read through the optional ``pillow-heif``. Files are written
+atomically (:mod:`meiyan.io.atomic`).
+
+Decoding is safe from several threads at once: the pixel limit is checked per call, Pillow's
+own ``Image.MAX_IMAGE_PIXELS`` is left as the caller set it (it is bypassed only inside this
+module's decoding, per thread), and no lock is held while decoding.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
+import re
+import stat
 import struct
 import threading
 import warnings
@@ -25,9 +33,12 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageMode, TiffImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageMode, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from meiyan.errors import ImageError
+from meiyan.io import colour
+from meiyan.io.atomic import write_file
+from meiyan.io.paths import check_input
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest image (width × height) ``read_image`` decodes by default: a decompression-bomb guard."""
@@ -43,12 +54,18 @@ _SUFFIX_FORMATS = {
     ".bmp": "BMP",
     ".dib": "BMP",
 }
+_WRITABLE = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
 # Pillow's format names. Its JPEG reader also opens the multi-picture JPEG that many phones
-# write, and then reports format "MPO".
-_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
-_FORMATS_TEXT = "JPEG, PNG, WebP, TIFF or BMP"
+# write, and then reports format "MPO". AVIF is Pillow's own (where built with libavif), HEIF
+# comes from pillow-heif.
+_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "AVIF")
+_FORMATS_TEXT = "JPEG, PNG, WebP, TIFF, BMP, HEIC or AVIF"
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
 # What Pillow or the codecs under it raise on damaged data.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, zlib.error)
+_PNG_ICC_LIMIT = PngImagePlugin.MAX_TEXT_CHUNK
+"""Largest ICC profile (uncompressed) that Pillow's PNG reader accepts in an iCCP chunk."""
 
 _ORIENTATION = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
@@ -62,26 +79,34 @@ _TIFF_LAYOUT_TAGS = frozenset(
 )  # fmt: skip
 _TIFF_STRIP_BYTES = 1 << 18
 
-_pillow_limit_lock = threading.RLock()
+
+class ImageWarning(UserWarning):
+    """Something about an image that was read or written; the message starts with its name."""
 
 
 @dataclass
 class LoadedImage:
-    """A decoded image, upright, with the metadata needed to write a result like it."""
+    """A decoded image, upright, in sRGB, with the metadata needed to write a result like it."""
 
     pixels: np.ndarray
-    """``(H, W, 3)`` RGB, uint8 or uint16, EXIF orientation already applied."""
+    """``(H, W, 3)`` RGB, uint8 or uint16, EXIF orientation applied, in sRGB (see ``stored``)."""
     alpha: np.ndarray | None
     """``(H, W)`` alpha, same dtype as ``pixels``, values as stored, oriented like ``pixels``."""
-    path: Path
+    path: Path | None
+    """The file read; ``None`` for :func:`read_bytes`."""
     format: str
-    """One of "JPEG", "PNG", "WEBP", "TIFF", "BMP" (a phone's multi-picture JPEG is "JPEG")."""
+    """One of "JPEG", "PNG", "WEBP", "TIFF", "BMP", "HEIF", "AVIF" (a phone's multi-picture
+    JPEG is "JPEG")."""
     icc_profile: bytes | None
     exif: bytes | None
     """EXIF as in a JPEG APP1 segment (``b"Exif\\0\\0"`` + TIFF structure), Orientation reset
     to 1; ``None`` when the file has none."""
     grayscale: bool
     """The source had one (luminance) colour channel; ``pixels`` then holds three equal ones."""
+    stored: np.ndarray | None = None
+    """The pixels in the colour space of ``icc_profile`` when ``pixels`` were converted from it
+    to sRGB; ``None`` when no conversion was needed. Writing like this image converts back,
+    and pixels left unchanged get their stored values exactly."""
 
 
 def to_float(pixels: np.ndarray) -> np.ndarray:
@@ -107,89 +132,190 @@ def from_float(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
 # ----------------------------------------------------------------------------------- reading
 
 
-def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode a JPEG, PNG, WebP, TIFF or BMP file, upright, at its own bit depth (8 or 16).
+def read_image(
+    path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, to_srgb: bool = True
+) -> LoadedImage:
+    """Decode a JPEG, PNG, WebP, TIFF, BMP, HEIC or AVIF file, upright, at its own bit depth.
 
     Images with more than ``max_pixels`` pixels (read from the header, before decoding) are
-    refused; ``None`` disables the check. Every failure raises ``ImageError`` with a one-line
-    message that starts with the file name.
+    refused; ``None`` disables the check. Pixels in another RGB colour space are converted to
+    sRGB unless ``to_srgb`` is false. Only a regular file is opened (a FIFO or device is refused
+    from its ``stat``, so nothing can block). Every failure raises ``ImageError`` with a one-line
+    message that starts with the file name; notes (an animation of which only the first frame
+    is read) are ``ImageWarning`` s that start with it too.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
+    check_input(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        f = path.open("rb")
+        fd = os.open(path, flags)
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-    with f, _without_pillow_limit(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if os.fstat(f.fileno()).st_size == 0:
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced since it was checked
+            raise ImageError(f"{path}: not a regular file")
+        if st.st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        Image.init()  # register the plugins named in _PIL_FORMATS (a no-op after the first call)
+        return _decode(f, str(path), path, max_pixels, to_srgb)
+
+
+def read_bytes(
+    data: bytes,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str = "<bytes>",
+    to_srgb: bool = True,
+) -> LoadedImage:
+    """:func:`read_image` for an encoded image held in memory (an upload, say); ``name``
+    stands for the file name in messages. Pair with :func:`encode_image` for bytes out."""
+    if not data:
+        raise ImageError(f"{name}: empty data (0 bytes)")
+    return _decode(BytesIO(bytes(data)), name, None, max_pixels, to_srgb)
+
+
+def _decode(
+    f: BinaryIO, name: str, path: Path | None, max_pixels: int | None, to_srgb: bool
+) -> LoadedImage:
+    """Decode the open image file ``f``; ``name`` starts every message."""
+    head = f.read(32)
+    f.seek(0)
+    formats = _PIL_FORMATS
+    if _sniff(head) == "HEIF":
+        _register_heif(name)
+        formats = ("HEIF",)
+    notes: list[str] = []
+    with _quiet_pillow():
         try:
-            im = Image.open(f, formats=_PIL_FORMATS)
+            im = Image.open(f, formats=formats)
         except UnidentifiedImageError:
-            f.seek(0)
-            kind = _sniff(f.read(16))
+            kind = _sniff(head)
             if kind is None:
-                raise ImageError(f"{path}: not a {_FORMATS_TEXT} image") from None
-            raise ImageError(f"{path}: truncated, corrupt or unsupported {kind} image") from None
+                raise ImageError(f"{name}: not a {_FORMATS_TEXT} image") from None
+            raise ImageError(f"{name}: truncated, corrupt or unsupported {kind} image") from None
         except _DECODE_ERRORS as e:
-            raise ImageError(f"{path}: truncated or corrupt image ({_one_line(e)})") from e
+            raise ImageError(f"{name}: truncated or corrupt image ({_one_line(e)})") from e
         with im:
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageError(
-                    f"{path}: {width}×{height} image ({width * height:,} pixels) is larger than "
+                    f"{name}: {width}×{height} image ({width * height:,} pixels) is larger than "
                     f"the limit of {max_pixels:,} pixels"
+                )
+            fmt = "JPEG" if im.format == "MPO" else str(im.format)
+            frames = getattr(im, "n_frames", 1)
+            if fmt != "JPEG" and isinstance(frames, int) and frames > 1:
+                notes.append(
+                    f"{name}: {frames} frames (animated or multi-page); only the first is processed"
                 )
             try:
                 im.load()
             except _DECODE_ERRORS as e:
-                raise ImageError(f"{path}: truncated or corrupt image ({_one_line(e)})") from e
-            fmt = "JPEG" if im.format == "MPO" else str(im.format)
+                raise ImageError(f"{name}: truncated or corrupt image ({_one_line(e)})") from e
             icc = im.info.get("icc_profile") or None
             orientation, exif = _read_exif(im, fmt)
             grayscale = ImageMode.getmode(im.mode).basemode == "L"
             if _is_16bit(im, f, fmt):
                 if fmt == "TIFF":
-                    _check_16bit_tiff(path, _tiff_tags(im))
+                    _check_16bit_tiff(name, _tiff_tags(im))
                 f.seek(0)
                 data = f.read()
-                colour, alpha = _decode_16bit(
-                    path, _png_pixel_chunks(data) if fmt == "PNG" else data, grayscale
+                colour_px, alpha = _decode_16bit(
+                    name, _png_pixel_chunks(data) if fmt == "PNG" else data, grayscale
                 )
             else:
-                colour, alpha, grayscale, drop_icc = _pillow_pixels(path, im)
+                colour_px, alpha, grayscale, drop_icc = _pillow_pixels(name, im)
                 icc = None if drop_icc else icc
-    pixels = _orient(colour, orientation)
+    pixels = _orient(colour_px, orientation)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     pixels = np.require(pixels, requirements="CWO")  # a writable array of its own
     if alpha is not None:
         alpha = np.require(_orient(alpha, orientation), requirements="CWO")
-    return LoadedImage(pixels, alpha, path, fmt, icc, exif, grayscale)
+    stored = None
+    if to_srgb and icc is not None and not grayscale:
+        try:
+            profile = colour.parse_profile(icc)
+        except colour.ProfileError as e:
+            notes.append(f"{name}: colour profile not converted to sRGB ({e})")
+        else:
+            if not profile.is_srgb:
+                stored, pixels = pixels, colour.to_srgb(pixels, profile)
+    for note in notes:
+        warnings.warn(note, ImageWarning, stacklevel=3)
+    return LoadedImage(pixels, alpha, path, fmt, icc, exif, grayscale, stored)
+
+
+# Pillow refuses images above its global Image.MAX_IMAGE_PIXELS from inside Image.open and
+# several plugins. ``max_pixels`` replaces that limit for this module's own decoding only: the
+# check is skipped in the thread that is decoding here, and runs unchanged everywhere else.
+_local = threading.local()
+
+
+def _install_bomb_check_bypass() -> None:
+    original = getattr(Image, "_decompression_bomb_check", None)
+    if original is None or getattr(original, "meiyan_bypass", False):
+        return
+
+    def check(*args: object, **kwargs: object) -> None:
+        if not getattr(_local, "decoding", False):
+            original(*args, **kwargs)
+
+    check.meiyan_bypass = True  # type: ignore[attr-defined]
+    Image._decompression_bomb_check = check
+
+
+_install_bomb_check_bypass()
+
+# Pillow's own warnings (corrupt EXIF, odd chunks) are ignored while this module decodes. One
+# filter is shared by every decoding thread, added by the first and removed by the last, so
+# the caller's filters are never saved and restored out of order.
+_QUIET_FILTER = ("ignore", None, Warning, re.compile(r"PIL(\.|$)"), 0)
+_quiet_lock = threading.Lock()
+_quiet_users = 0
 
 
 @contextlib.contextmanager
-def _without_pillow_limit() -> Iterator[None]:
-    """Switch off Pillow's own decompression-bomb limit, which ``max_pixels`` replaces.
+def _quiet_pillow() -> Iterator[None]:
+    """Decode here: Pillow's pixel limit off in this thread, Pillow's warnings ignored."""
+    global _quiet_users
+    with _quiet_lock:
+        if _quiet_users == 0:
+            warnings.filters.insert(0, _QUIET_FILTER)  # type: ignore[arg-type]
+            warnings._filters_mutated()  # type: ignore[attr-defined]
+        _quiet_users += 1
+    _local.decoding = True
+    try:
+        yield
+    finally:
+        _local.decoding = False
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0:
+                with contextlib.suppress(ValueError):
+                    warnings.filters.remove(_QUIET_FILTER)  # type: ignore[arg-type]
+                warnings._filters_mutated()  # type: ignore[attr-defined]
 
-    Pillow keeps the limit in a module global, so reads are serialised while it is off.
-    """
-    with _pillow_limit_lock:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+
+_heif_lock = threading.Lock()
+
+
+def _register_heif(name: str) -> None:
+    """Make Pillow read HEIC/HEIF through the optional pillow-heif (once per process)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(
+            f"{name}: reading HEIC/HEIF needs the optional package pillow-heif "
+            "(pip install 'meiyan[heif]')"
+        ) from None
+    with _heif_lock:
+        if "HEIF" not in Image.OPEN:
+            pillow_heif.register_heif_opener()
 
 
 def _sniff(head: bytes) -> str | None:
-    """The format whose signature ``head`` (the first 16 bytes of a file) starts with."""
+    """The format whose signature ``head`` (the first bytes of a file) starts with."""
     signatures = {
         b"\xff\xd8\xff": "JPEG",
         b"\x89PNG\r\n\x1a\n": "PNG",
@@ -199,6 +325,12 @@ def _sniff(head: bytes) -> str | None:
     }
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
+    if head[4:8] == b"ftyp":  # ISO base media file (ISO/IEC 14496-12): major + compatible brands
+        brands = {head[i : i + 4] for i in range(8, min(len(head), 32), 4)} - {head[12:16]}
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
     return next((kind for sig, kind in signatures.items() if head.startswith(sig)), None)
 
 
@@ -245,7 +377,7 @@ def _tiff_tags(im: Image.Image) -> Mapping[int, object]:
     return im.tag_v2 if isinstance(im, TiffImagePlugin.TiffImageFile) else {}
 
 
-def _check_16bit_tiff(path: Path, tags: Mapping[int, object]) -> None:
+def _check_16bit_tiff(name: str, tags: Mapping[int, object]) -> None:
     """Refuse the 16-bit TIFF layouts that OpenCV would misread rather than decode wrongly."""
     photometric, planar = tags.get(262), tags.get(284, 1)
     sample_format = tags.get(339, 1)
@@ -257,7 +389,7 @@ def _check_16bit_tiff(path: Path, tags: Mapping[int, object]) -> None:
         problem = "signed or floating-point samples"
     else:
         return
-    raise ImageError(f"{path}: 16-bit TIFF with {problem} is not supported")
+    raise ImageError(f"{name}: 16-bit TIFF with {problem} is not supported")
 
 
 def _png_pixel_chunks(png: bytes) -> bytes:
@@ -274,11 +406,11 @@ def _png_pixel_chunks(png: bytes) -> bytes:
     return b"".join(keep)
 
 
-def _decode_16bit(path: Path, data: bytes, grayscale: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_16bit(name: str, data: bytes, grayscale: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Full-depth colour (``(H, W)`` when grayscale) and alpha of a 16-bit PNG or TIFF."""
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16 or arr.ndim not in (2, 3):
-        raise ImageError(f"{path}: unsupported 16-bit image layout")
+        raise ImageError(f"{name}: unsupported 16-bit image layout")
     if arr.ndim == 2:
         return arr, None
     alpha = arr[:, :, -1] if arr.shape[2] in (2, 4) else None
@@ -287,7 +419,7 @@ def _decode_16bit(path: Path, data: bytes, grayscale: bool) -> tuple[np.ndarray,
     return arr[:, :, 2::-1], alpha
 
 
-def _pillow_pixels(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, bool]:
+def _pillow_pixels(name: str, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, bool]:
     """Colour (``(H, W)`` when grayscale), alpha, grayscale flag and whether the ICC profile
     no longer applies (CMYK converted to RGB) of an 8-bit image decoded by Pillow."""
     mode = im.mode
@@ -301,7 +433,7 @@ def _pillow_pixels(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     elif mode in ("RGBX", "YCbCr", "CMYK"):
         im = im.convert("RGB")
     if im.mode not in ("L", "LA", "RGB", "RGBA"):
-        raise ImageError(f"{path}: unsupported pixel format (Pillow mode {mode})")
+        raise ImageError(f"{name}: unsupported pixel format (Pillow mode {mode})")
     arr = np.asarray(im)
     if im.mode == "L":
         return arr, None, True, False
@@ -338,19 +470,21 @@ def write_image(
     like: LoadedImage | None = None,
     alpha: np.ndarray | None = None,
     overwrite: bool = False,
-    quality: int = 95,
+    quality: int | None = None,
 ) -> Path:
     """Write ``(H, W, 3)`` uint8 or uint16 RGB ``pixels``; the format follows the suffix.
 
-    ``like`` (the image the result was made from) supplies the ICC profile, the EXIF, the
-    grayscale flag (a single channel is written) and the alpha channel (when its size matches).
-    An explicit ``alpha`` (``(H, W)``, uint8 or uint16) wins. Alpha is written unchanged to PNG,
-    WebP and TIFF and dropped for JPEG and BMP. 16 bits are kept in PNG and TIFF and rounded to
-    8 bits elsewhere. ``quality`` (1-100) applies to JPEG and WebP.
+    ``like`` (the image the result was made from) supplies the ICC profile (pixels are
+    converted back from sRGB to it), the EXIF, the grayscale flag (a single channel is written)
+    and the alpha channel (when its size matches). An explicit ``alpha`` (``(H, W)``, uint8 or
+    uint16) wins. Alpha is written unchanged to PNG, WebP and TIFF and dropped for JPEG and BMP.
+    16 bits are kept in PNG and TIFF and rounded to 8 bits elsewhere. ``quality`` (1-100,
+    default 95) applies to JPEG and WebP.
 
-    The file is written atomically (temporary file in the same folder, then rename). An existing
-    file is replaced only with ``overwrite=True``, and never when it is ``like.path``.
-    Raises ``ImageError`` naming the file; ``TypeError``/``ValueError`` for bad arguments.
+    The file is written atomically by :func:`meiyan.io.atomic.write_file`: an existing file is
+    replaced only with ``overwrite=True`` (the check and the write are one step), and never
+    when it is ``like.path``. Raises ``ImageError`` naming the file; ``TypeError``/``ValueError``
+    for bad arguments.
     """
     path = Path(path)
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
@@ -359,7 +493,50 @@ def write_image(
             f"{path}: unsupported output format {path.suffix!r} "
             "(use .jpg, .png, .webp, .tif or .bmp)"
         )
+    alpha, quality = _check_arguments(pixels, alpha, like, quality)
+    if like is not None and like.path is not None and _same_file(path, like.path):
+        raise ImageError(f"{path}: is the input image; refusing to overwrite an input")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder")
+    if path.exists() and not overwrite:  # early, to save encoding; write_file decides
+        raise ImageError(f"{path}: already exists (use --overwrite to replace it)")
+    return write_file(
+        path, _encode(str(path), fmt, pixels, alpha, like, quality), overwrite=overwrite
+    )
+
+
+def encode_image(
+    pixels: np.ndarray,
+    *,
+    like: LoadedImage | None = None,
+    format: str | None = None,
+    alpha: np.ndarray | None = None,
+    quality: int | None = None,
+) -> bytes:
+    """The encoded file that :func:`write_image` would write, as bytes (for a server, say).
+
+    ``format`` is a format or suffix name ("jpeg", "png", ".webp", "tif", "bmp"); by default
+    ``like``'s own format (JPEG where that cannot be written, such as HEIC), else PNG.
+    Metadata, alpha and colour profile are kept as by :func:`write_image`.
+    """
+    if format is None:
+        fmt = "PNG" if like is None else like.format if like.format in _WRITABLE else "JPEG"
+    else:
+        key = format.lower().lstrip(".")
+        fmt = _SUFFIX_FORMATS.get(f".{key}") or {"tiff": "TIFF", "jpeg": "JPEG"}.get(key, "")
+        if fmt not in _WRITABLE:
+            raise ValueError(f"format must be one of jpeg, png, webp, tiff, bmp; got {format!r}")
+    alpha, quality = _check_arguments(pixels, alpha, like, quality)
+    name = f"<{fmt} data>" if like is None or like.path is None else str(like.path)
+    return _encode(name, fmt, pixels, alpha, like, quality)
+
+
+def _check_arguments(
+    pixels: np.ndarray, alpha: np.ndarray | None, like: LoadedImage | None, quality: int | None
+) -> tuple[np.ndarray | None, int]:
+    """The alpha to write and the quality, after checking the writer's arguments."""
     _check_pixels(pixels)
+    quality = 95 if quality is None else quality
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be in 1-100, got {quality}")
     if alpha is None and like is not None and like.alpha is not None:
@@ -368,15 +545,7 @@ def write_image(
         alpha.shape != pixels.shape[:2] or alpha.dtype not in (np.uint8, np.uint16)
     ):
         raise ValueError(f"alpha must be uint8/uint16 of shape {pixels.shape[:2]}")
-    if like is not None and _same_file(path, like.path):
-        raise ImageError(f"{path}: is the input image; refusing to overwrite an input")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder")
-    if path.exists() and not overwrite:
-        raise ImageError(f"{path}: already exists (use --overwrite to replace it)")
-    data = _encode(path, fmt, pixels, alpha, like, quality)
-    _atomic_write(path, data)
-    return path
+    return alpha, quality
 
 
 def _check_pixels(pixels: np.ndarray) -> None:
@@ -422,33 +591,45 @@ def _icc_fits(icc: bytes | None, luminance: bool) -> bytes | None:
 
 
 def _encode(
-    path: Path,
+    name: str,
     fmt: str,
     pixels: np.ndarray,
     alpha: np.ndarray | None,
     like: LoadedImage | None,
     quality: int,
 ) -> bytes:
-    """The encoded file."""
+    """The encoded file; ``name`` (the target) starts every message."""
     deep = pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF")
     dtype = np.dtype(np.uint16 if deep else np.uint8)
-    pixels = _to_depth(pixels, dtype)
     if fmt in ("JPEG", "BMP"):
         alpha = None
     luminance = like is not None and like.grayscale and fmt != "WEBP"
     if luminance and alpha is not None and dtype == np.uint16:
         # OpenCV writes no 16-bit gray+alpha PNG and Pillow opens no such TIFF: write RGBA.
         luminance = False
+    icc = _icc_fits(like.icc_profile if like else None, luminance)
+    if icc is not None and fmt == "PNG" and len(icc) > _PNG_ICC_LIMIT:
+        warnings.warn(
+            f"{name}: ICC profile of {len(icc):,} bytes is too large for PNG readers "
+            f"(over {_PNG_ICC_LIMIT:,}); written without it, in sRGB",
+            ImageWarning,
+            stacklevel=3,
+        )
+        icc = None
+    if fmt == "BMP":
+        icc = None  # Pillow's BMP writer keeps no profile: the pixels stay sRGB
+    if icc is not None and like is not None and like.stored is not None:
+        pixels = _back_to_profile(pixels, like, icc)
+    pixels = _to_depth(pixels, dtype)
     planes = [_luma(pixels)[:, :, None] if luminance else pixels]
     if alpha is not None:
         planes.append(_to_depth(alpha, dtype)[:, :, None])
     arr = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
-    icc = _icc_fits(like.icc_profile if like else None, luminance)
     exif = _upright_exif(like.exif) if like is not None and fmt != "BMP" else None
     if fmt == "TIFF":
-        return _encode_tiff(path, arr, luminance, icc, exif)
+        return _encode_tiff(name, arr, luminance, icc, exif)
     if dtype == np.uint16:
-        return _encode_png16(path, arr, icc, exif)
+        return _encode_png16(name, arr, icc, exif)
     options: dict[str, object] = {}
     if icc is not None:
         options["icc_profile"] = icc
@@ -463,8 +644,19 @@ def _encode(
     try:
         Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, fmt, **options)
     except _DECODE_ERRORS as e:
-        raise ImageError(f"{path}: cannot encode as {fmt} ({_one_line(e)})") from e
+        raise ImageError(f"{name}: cannot encode as {fmt} ({_one_line(e)})") from e
     return buf.getvalue()
+
+
+def _back_to_profile(pixels: np.ndarray, like: LoadedImage, icc: bytes) -> np.ndarray:
+    """sRGB ``pixels`` in ``icc``'s colour space; pixels equal to ``like.pixels`` get
+    ``like.stored`` exactly, so that what was not changed is written as it was read."""
+    stored = _to_depth(like.stored, pixels.dtype)
+    out = colour.from_srgb(pixels, colour.parse_profile(icc))
+    if like.pixels.shape == pixels.shape:
+        same = (pixels == _to_depth(like.pixels, pixels.dtype)).all(axis=2)
+        out[same] = stored[same]
+    return out
 
 
 def _upright_exif(exif: bytes | None) -> bytes | None:
@@ -489,13 +681,13 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _encode_png16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
+def _encode_png16(name: str, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
     """16-bit PNG by OpenCV, with iCCP and eXIf chunks (PNG spec 11.3.3.3, PNG 1.5 eXIf)
     inserted after IHDR."""
     bgr = arr[:, :, 0] if arr.shape[2] == 1 else arr[:, :, [2, 1, 0, 3][: arr.shape[2]]]
     ok, encoded = cv2.imencode(".png", bgr)
     if not ok:
-        raise ImageError(f"{path}: cannot encode as 16-bit PNG")
+        raise ImageError(f"{name}: cannot encode as 16-bit PNG")
     png = encoded.tobytes()
     extra = b""
     if icc is not None:
@@ -529,7 +721,7 @@ def _exif_ifd0(exif: bytes | None) -> tuple[bytearray, str, dict[int, bytes]]:
 
 
 def _encode_tiff(
-    path: Path, arr: np.ndarray, luminance: bool, icc: bytes | None, exif: bytes | None
+    name: str, arr: np.ndarray, luminance: bool, icc: bytes | None, exif: bytes | None
 ) -> bytes:
     """Baseline TIFF 6.0 of ``(H, W, C)`` uint8/uint16 samples, C = colour (1 or 3) + alpha.
 
@@ -579,29 +771,5 @@ def _encode_tiff(
     ifd = struct.pack(e + "H", len(fields)) + b"".join(fields[t] for t in sorted(fields))
     out[4:8] = struct.pack(e + "I", append(ifd + b"\x00\x00\x00\x00"))
     if len(out) >= 1 << 32:
-        raise ImageError(f"{path}: too large for a TIFF file (4 GiB)")
+        raise ImageError(f"{name}: too large for a TIFF file (4 GiB)")
     return bytes(out)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``path``, then rename it onto ``path``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ImageError(f"{path}: cannot create its folder ({e.strerror or e})") from e
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    created = False
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        created = True
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if created:
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: cannot write ({e.strerror or e})") from e
-        raise
