@@ -1,16 +1,21 @@
 """``meiyan train`` and ``meiyan export``: training and ONNX export of meiyan's networks.
 
-torch is imported inside the commands only, so ``meiyan --help`` and every inference command
-work without it.
+Every task of :mod:`meiyan.train.tasks` runs on :class:`meiyan.train.trainer.Trainer`; its
+``meiyan train`` command combines the trainer's options (:func:`trainer_options`) with its own,
+and ``meiyan export NAME`` exists for every registered task. torch is imported inside the
+commands only, so ``meiyan --help`` and every inference command work without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from meiyan.errors import MeiyanError
+from meiyan.train.tasks import TASKS
 
 
 def _need_torch() -> None:
@@ -34,6 +39,49 @@ def train() -> None:
     """Train a network (needs the `train` extra)."""
 
 
+def trainer_options(task: str, epochs: int = 100, batch: int = 8) -> Callable:
+    """The trainer's options (``--out``, ``--epochs``, ``--batch``, ``--workers``, ``--device``,
+    ``--seed``, ``--threads``, ``--resume``, ``--no-amp``) for the command of ``task``."""
+    options = [
+        click.option("--out", default=None, type=click.Path(file_okay=False),
+                     help=f"Run folder for last.pt, best.pt and log.jsonl "
+                     f"[default: ~/.cache/meiyan/runs/{task}]."),
+        click.option("--epochs", default=epochs, show_default=True, type=click.IntRange(min=1)),
+        click.option("--batch", default=batch, show_default=True, type=click.IntRange(min=1),
+                     help="Batch size per process (per GPU under torchrun)."),
+        click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0),
+                     help="DataLoader worker processes (0: load in the training process)."),
+        click.option("--device", default="auto", show_default=True,
+                     type=click.Choice(["auto", "cpu", "cuda"]),
+                     help="auto: CUDA when torch sees a GPU."),
+        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0)),
+        click.option("--threads", default=None, type=click.IntRange(min=1),
+                     help="CPU threads for torch (default: torch's choice)."),
+        click.option("--resume", is_flag=True, help="Continue from OUT/last.pt."),
+        click.option("--no-amp", is_flag=True, help="No mixed precision on CUDA."),
+    ]
+
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def _fit(task: Any, opts: dict[str, Any]) -> dict[str, Any]:
+    """Run ``task`` with the trainer options in ``opts``; errors become one-line messages."""
+    from meiyan.train.trainer import Trainer, TrainerConfig
+
+    cfg = TrainerConfig(out=opts["out"], epochs=opts["epochs"], batch=opts["batch"],
+                        workers=opts["workers"], device=opts["device"], seed=opts["seed"],
+                        threads=opts["threads"], resume=opts["resume"], amp=not opts["no_amp"])
+    try:
+        return Trainer(task, cfg).fit()
+    except (MeiyanError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+
+
 @train.command("skin-unet")
 @click.option(
     "--data",
@@ -41,15 +89,7 @@ def train() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="images/ with masks/ or labels/ (FASSEG), or an LFW Part Labels folder.",
 )
-@click.option(
-    "--out",
-    default="runs/skin-unet",
-    show_default=True,
-    type=click.Path(),
-    help="Folder for last.pt, best.pt and history.json.",
-)
-@click.option("--epochs", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1))
+@trainer_options("skin-unet")
 @click.option(
     "--val-split",
     default=0.2,
@@ -88,42 +128,23 @@ def train() -> None:
     help="Label maps: comma-separated skin labels (FASSEG default: 1,4).",
 )
 @click.option("--no-augment", is_flag=True, help="Train on the framed photos as they are.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--threads",
-    default=None,
-    type=click.IntRange(min=1),
-    help="CPU threads for torch (default: torch's choice).",
-)
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
-def train_skin_unet(**opts: object) -> None:
+def train_skin_unet(**opts: Any) -> None:
     """Train the U-Net skin segmenter (seed recipe: Adam, binary cross-entropy)."""
     _need_torch()
-    from meiyan.train.train_skin_unet import TrainConfig
-    from meiyan.train.train_skin_unet import train as run
+    from meiyan.train.tasks.skin_unet import SkinUNetConfig, SkinUNetTask
 
-    cfg = TrainConfig(
-        data=str(opts["data"]),
-        out=str(opts["out"]),
-        epochs=opts["epochs"],
-        batch=opts["batch"],
-        val_split=opts["val_split"],
-        width=opts["width"],
-        size=opts["size"],
-        loss=opts["loss"],
-        lr=opts["lr"],
-        schedule=opts["schedule"],
-        seed=opts["seed"],
-        skin_labels=_labels(opts["skin_labels"]),
-        augment=not opts["no_augment"],
-        threads=opts["threads"],
-        resume=opts["resume"],
-    )
     try:
-        summary = run(cfg)
-    except (MeiyanError, ValueError) as e:
+        task = SkinUNetTask(SkinUNetConfig(
+            data=str(opts["data"]), val_split=opts["val_split"], width=opts["width"],
+            size=opts["size"], loss=opts["loss"], lr=opts["lr"], schedule=opts["schedule"],
+            skin_labels=_labels(opts["skin_labels"]), augment=not opts["no_augment"],
+        ))
+    except ValueError as e:
         raise click.ClickException(str(e)) from e
-    click.echo(f"best IoU {summary['best_iou']:.4f}; checkpoints in {cfg.out}")
+    summary = _fit(task, opts)
+    best = summary["best"]
+    click.echo(f"best {best['metric']} {best['value']:.4f} (epoch {best['epoch']}); "
+               f"checkpoints in {summary['out']}")
 
 
 @click.group()
@@ -131,22 +152,23 @@ def export() -> None:
     """Export a trained network to ONNX (needs the `train` extra)."""
 
 
-@export.command("skin-unet")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The .onnx file to write.",
-)
-def export_skin_unet(checkpoint: str, output: str) -> None:
-    """Export a skin U-Net checkpoint to ONNX and check it against torch."""
-    _need_torch()
-    from meiyan.train.export import export_skin_unet as run
+def _export_command(name: str) -> click.Command:
+    @click.command(name, help=f"Export a {name} checkpoint to ONNX and check it against torch.")
+    @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                  help="The .onnx file to write.")
+    def command(checkpoint: str, output: str) -> None:
+        _need_torch()
+        from meiyan.train.trainer import load_task
 
-    try:
-        diff = run(Path(checkpoint), Path(output))
-    except MeiyanError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(f"wrote {output} (max |onnx - torch| = {diff:.2e})")
+        try:
+            diff = load_task(checkpoint, name).export(Path(output))
+        except MeiyanError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"wrote {output} (max |onnx - torch| = {diff:.2e})")
+
+    return command
+
+
+for _name in TASKS:
+    export.add_command(_export_command(_name))
