@@ -10,13 +10,7 @@ shape and dtype (a float32 mask for :func:`skin_mask`). Everything is imported o
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("meiyan")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0+unknown"
 
 # Public name -> module that defines it, imported when the name is first used.
 _LAZY = {
@@ -35,7 +29,19 @@ if TYPE_CHECKING:
     from meiyan.skin import skin_mask
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("meiyan")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata is slow to import: read on first use
+        globals()[name] = _version()
+        return globals()[name]
     if name == "makeup":  # the package, callable as the function
         return importlib.import_module("meiyan.makeup")
     if name in _LAZY:
@@ -46,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, "makeup"])
+    return sorted([*globals(), *_LAZY, "makeup", "__version__"])
 
 
 __all__ = [

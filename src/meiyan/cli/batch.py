@@ -16,7 +16,6 @@ in this process as with ``--jobs 1``.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
 import signal
@@ -264,6 +263,7 @@ def isolated(fn: Callable[..., T], *args: object) -> T:
     exception come back pickled (if the result cannot be pickled, ``fn`` runs here)."""
     if int(_option("jobs", 1)) <= 1 or not _can_fork():  # type: ignore[arg-type]
         return fn(*args)
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -295,6 +295,8 @@ def _outcomes(
         yield (_one(job, path) for path in paths)
         return
     _job = job
+    import multiprocessing  # imported here: a batch of one photo never needs it
+
     pool = multiprocessing.get_context("fork").Pool(min(jobs, len(paths)), _worker_init)
     try:
         yield pool.imap(_work, paths, chunksize=1)

@@ -10,8 +10,6 @@ import importlib
 
 import click
 
-from meiyan import __version__
-
 COMMANDS = {
     "beautify": ("meiyan.cli.retouch_cmds", "beautify_cmd"),
     "smooth": ("meiyan.cli.retouch_cmds", "smooth_cmd"),
@@ -23,6 +21,7 @@ COMMANDS = {
     "convert": ("meiyan.cli.convert_cmds", "convert"),
     "train": ("meiyan.cli.train_cmds", "train"),
     "export": ("meiyan.cli.train_cmds", "export"),
+    "serve": ("meiyan.serve.cli", "serve"),
 }
 """Command name -> (module, attribute) of its click command."""
 
@@ -41,6 +40,6 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="meiyan")
+@click.version_option(package_name="meiyan", prog_name="meiyan")
 def main() -> None:
     """meiyan (美颜): AI portrait beautification."""

@@ -34,14 +34,24 @@ class PersonSegmenter:
 
     def __call__(self, image: np.ndarray) -> Mask:
         """Person probability ``(H, W)`` float32 in [0, 1] of an RGB image (uint8 or float32)."""
+        h, w = image.shape[:2]
+        mask = self.small(image)
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(mask, 0.0, 1.0)
+
+    def small(self, image: np.ndarray) -> Mask:
+        """Person probability at the model's working size (long side at most ``size``):
+        float32 in [0, 1]; enlarge only the part that is needed."""
         check_rgb(image)
-        rgb = image if image.dtype == np.uint8 else from_float32(image, np.uint8)
-        h, w = rgb.shape[:2]
+        h, w = image.shape[:2]
         scale = min(1.0, self.size / max(h, w))
-        small = rgb
+        small = image
         if scale < 1.0:
             dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(rgb, dsize, interpolation=cv2.INTER_AREA)
+            small = cv2.resize(image, dsize, interpolation=cv2.INTER_AREA)
+        if small.dtype != np.uint8:
+            small = from_float32(small, np.uint8)
         with self._lock:
             if self._graph is None:
                 try:
@@ -53,20 +63,22 @@ class PersonSegmenter:
                 except (ImportError, RuntimeError) as e:
                     raise ModelError(f"cannot load MediaPipe selfie segmentation: {e}") from e
             mask = self._graph.process(np.ascontiguousarray(small)).segmentation_mask
-        mask = np.asarray(mask, np.float32)
-        if mask.shape != (h, w):
-            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-        return np.clip(mask, 0.0, 1.0)
+        return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
 
 
 _default: PersonSegmenter | None = None
 _default_lock = threading.Lock()
 
 
-def person_mask(image: np.ndarray) -> Mask:
-    """Soft person mask ``(H, W)`` float32 in [0, 1] with a shared :class:`PersonSegmenter`."""
+def default_person() -> PersonSegmenter:
+    """The process-wide shared :class:`PersonSegmenter` (created on first call)."""
     global _default
     with _default_lock:
         if _default is None:
             _default = PersonSegmenter()
-    return _default(image)
+    return _default
+
+
+def person_mask(image: np.ndarray) -> Mask:
+    """Soft person mask ``(H, W)`` float32 in [0, 1] with the shared :class:`PersonSegmenter`."""
+    return default_person()(image)

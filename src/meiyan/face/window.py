@@ -179,18 +179,9 @@ class Window:
         """Weights over the window: 1 inside, falling linearly to 0 over ``width`` pixels at
         the window edges that lie inside an image of ``shape`` (no seam where windows end)."""
         h, w = shape
-        width = max(width, 1.0)
-
-        def axis(lo: int, hi: int, limit: int) -> np.ndarray:
-            t = np.arange(lo, hi, dtype=np.float32) + 0.5
-            r = np.ones_like(t)
-            if lo > 0:
-                r = np.minimum(r, (t - lo) / width)
-            if hi < limit:
-                r = np.minimum(r, (hi - t) / width)
-            return np.clip(r, 0.0, 1.0)
-
-        return np.outer(axis(self.y0, self.y1, h), axis(self.x0, self.x1, w))
+        wy = ramp(self.y1 - self.y0, width, self.y0 > 0, self.y1 < h)
+        wx = ramp(self.x1 - self.x0, width, self.x0 > 0, self.x1 < w)
+        return np.outer(wy, wx)
 
     def paste_max(self, out: np.ndarray, values: np.ndarray, feather: float = 0.0) -> None:
         """Put a working-resolution float32 map back into ``out`` ``(H, W)`` in place, keeping
@@ -202,14 +193,34 @@ class Window:
         full = values.astype(np.float32)
         if full.shape[::-1] != self.size:
             full = cv2.resize(full, self.size, interpolation=cv2.INTER_LINEAR)
-        if feather > 0:
-            full = full * self.fade((height, width), feather)
+        if feather > 0:  # only the faded border strips change (the ramps are 1 elsewhere)
+            f = min(math.ceil(feather), *full.shape[:2])
+            full = full.copy() if full is values else full
+            wy = ramp(full.shape[0], feather, self.y0 > 0, self.y1 < height)
+            wx = ramp(full.shape[1], feather, self.x0 > 0, self.x1 < width)
+            full[:f] *= wy[:f, None]
+            full[-f:] *= wy[-f:, None]
+            full[:, :f] *= wx[:f]
+            full[:, -f:] *= wx[-f:]
         sx0, sy0 = max(self.x0, 0), max(self.y0, 0)
         sx1, sy1 = min(self.x1, width), min(self.y1, height)
         if sx1 > sx0 and sy1 > sy0:
             region = out[sy0:sy1, sx0:sx1]
             inner = full[sy0 - self.y0 : sy1 - self.y0, sx0 - self.x0 : sx1 - self.x0]
             np.maximum(region, inner, out=region)
+
+
+def ramp(n: int, width: float, fade_start: bool, fade_end: bool) -> np.ndarray:
+    """``n`` weights: 1 inside, falling linearly to 0 over ``width`` samples at the faded ends
+    (pixel centres at ``i + 0.5``)."""
+    t = np.arange(n, dtype=np.float32) + 0.5
+    r = np.ones(n, np.float32)
+    width = max(width, 1.0)
+    if fade_start:
+        r = np.minimum(r, t / width)
+    if fade_end:
+        r = np.minimum(r, (n - t) / width)
+    return np.clip(r, 0.0, 1.0)
 
 
 def upsample_window(
@@ -243,4 +254,4 @@ def upsample_window(
     )
 
 
-__all__ = ["Window", "upsample_window"]
+__all__ = ["Window", "ramp", "upsample_window"]

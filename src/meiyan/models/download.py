@@ -6,8 +6,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from meiyan.errors import ModelError
@@ -44,6 +42,9 @@ def download(source: str, dest: str | Path, sha256: str, *, timeout: float = 60.
     try:
         with os.fdopen(fd, "wb") as out:
             if "://" in source:
+                import urllib.error  # imported on first use: urllib pulls in http and email
+                import urllib.request
+
                 try:
                     with urllib.request.urlopen(source, timeout=timeout) as response:
                         shutil.copyfileobj(response, out, _CHUNK)

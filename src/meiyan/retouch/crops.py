@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from meiyan._array import Mask, from_float32, to_float32
+from meiyan._threads import pool
 from meiyan.face import Face
 from meiyan.face.window import Window, upsample_window
 
@@ -84,7 +85,8 @@ def paste(
     both already multiplied by the skin mask. Per pixel: ``p = x + delta``, then
     ``p + gain * p * (1 - p)`` (the soft-light blend of :mod:`meiyan.retouch.blend`), with the
     layers upsampled bilinearly. Work runs in bands of rows, each only as wide as the mask's
-    support in it; outside the mask's support nothing is touched.
+    support in it, on the shared thread pool (bands touch disjoint rows); outside the mask's
+    support nothing is touched.
     """
     cx0, cy0, cx1, cy1 = crop.box
     fx, fy = crop.scale
@@ -102,13 +104,14 @@ def paste(
     inside = mask > 0
     top = max(0, math.floor((wy0 + rows[0] - 1 + 0.5) * fy - 0.5))
     bottom = min(cy1 - cy0, math.ceil((wy0 + rows[-1] + 1 + 0.5) * fy + 0.5))
-    for b0 in range(top, bottom, _BAND):
+
+    def band(b0: int) -> None:
         b1 = min(bottom, b0 + _BAND)
         r0 = max(0, math.floor((b0 + 0.5) / fy - 0.5) - 1 - wy0)
         r1 = min(mask.shape[0], math.ceil((b1 + 0.5) / fy - 0.5) + 2 - wy0)
         cols = np.nonzero(inside[r0:r1].any(axis=0))[0] if r1 > r0 else np.zeros(0, int)
         if cols.size == 0:
-            continue
+            return
         c0 = max(0, math.floor((wx0 + cols[0] - 1 + 0.5) * fx - 0.5))
         c1 = min(cx1 - cx0, math.ceil((wx0 + cols[-1] + 1 + 0.5) * fx + 0.5))
         start, size = (c0, b0), (c1 - c0, b1 - b0)
@@ -119,6 +122,8 @@ def paste(
         if gain is not None:
             p += place(gain, start, size) * p * (np.float32(1.0) - p)
         region[:] = from_float32(p, image.dtype)
+
+    list(pool().map(band, range(top, bottom, _BAND)))
 
 
 __all__ = [

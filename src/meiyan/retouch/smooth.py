@@ -28,6 +28,9 @@ from meiyan.filters.highpass import luma
 if TYPE_CHECKING:
     from meiyan.face import Face
 
+FULL_RESOLUTION_UP_TO = 2.5
+"""Working scale (short side / 512) up to which :func:`smooth` filters at full resolution;
+larger photos are smoothed at this scale and the layer upsampled."""
 _STRIP = 64  # rows per band of the full-resolution blend
 _HALO = 8  # rows of context for the blurs in a strip
 
@@ -256,13 +259,31 @@ def smooth(
                 return image.copy()
         mask = np.clip(segmenter(image, faces or ()), 0.0, 1.0)
     work = image.astype(np.float32) if image.dtype == np.float64 else image
-    out = _smooth(
-        work,
-        mask,
-        filter=filter,
-        strength=strength,
-        texture=texture,
-        scale=None,
-        detail_threshold=0.03,
-    )
+    settings = {"filter": filter, "strength": strength, "texture": texture}
+    if mask is not None and working_scale(work.shape) > FULL_RESOLUTION_UP_TO:
+        out = _smooth_reduced(work, mask, **settings)
+    else:
+        out = _smooth(work, mask, scale=None, detail_threshold=0.03, **settings)
     return out.astype(np.float64) if image.dtype == np.float64 else out
+
+
+def _smooth_reduced(image: np.ndarray, mask: Mask, **settings: object) -> np.ndarray:
+    """Smoothing of a large photo within ``mask``: the smoothing layer is worked out over the
+    mask's box at :data:`FULL_RESOLUTION_UP_TO` and added, upsampled, to the full-resolution
+    pixels, which keep their own fine texture (as :func:`meiyan.beautify` does)."""
+    from meiyan.face.window import Window
+    from meiyan.retouch.crops import paste
+
+    scale = working_scale(image.shape)
+    box = _mask_box(mask, _context(str(settings["filter"]), scale))
+    if box is None:
+        return image.copy()
+    y0, y1, x0, x1 = box
+    win = Window(x0, y0, x1, y1).reduced(scale / FULL_RESOLUTION_UP_TO)
+    work = to_float32(win.crop(image))
+    m = np.ascontiguousarray(win.crop(mask))
+    layer = _smooth(work, m, scale=FULL_RESOLUTION_UP_TO, detail_threshold=0.03, **settings)
+    layer -= work
+    out = image.copy()
+    paste(out, win, (0, 0, *win.work_size), m, layer, None)
+    return out

@@ -74,15 +74,24 @@ class UNetSkinSegmenter:
         limited to the person and with eyes, lips and inner mouth cut out; without faces the
         whole letterboxed image is segmented.
         """
-        from meiyan.face.person import person_mask
+        from meiyan.face.person import default_person
+        from meiyan.face.window import upsample_window
         from meiyan.skin.landmarks import remove_features
 
         check_rgb(image)
         if not faces:
             return self.predict_windows(image, [whole_image_window(*image.shape[:2])])
-        mask = self.predict_windows(image, [face_window(f.landmarks, f.pose.yaw) for f in faces])
-        # A face window also holds background: skin-coloured walls and props are not skin.
-        mask *= person_mask(image)
+        windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
+        mask = self.predict_windows(image, windows)
+        # A face window also holds background: skin-coloured walls and props are not skin. The
+        # person mask is enlarged over the windows only (zero elsewhere).
+        h, w = image.shape[:2]
+        x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
+        x1, y1 = min(w, max(v.x1 for v in windows)), min(h, max(v.y1 for v in windows))
+        if x1 > x0 and y1 > y0:
+            small = default_person().small(image)
+            scale = (w / small.shape[1], h / small.shape[0])
+            mask[y0:y1, x0:x1] *= upsample_window(small, scale, (x0, y0), (x1 - x0, y1 - y0))
         for face in faces:
             remove_features(mask, face, 0.0, GUARDED)
         return mask
