@@ -22,6 +22,8 @@ demo: $(BIN)/.installed
 	@echo "Result: out/astronaut.jpg"
 
 test: $(BIN)/.installed
+	# Headless Chromium for the browser tests of `meiyan serve` (Debian's package; never a download).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 

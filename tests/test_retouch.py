@@ -299,11 +299,25 @@ def test_cli_strength_zero_and_no_face(tmp_path: Path, sample_rgb: np.ndarray) -
     assert np.array_equal(read_image(tmp_path / "o2" / "wall.png").pixels[0, 0], [90, 90, 90])
 
 
-def test_cli_keeps_16_bits(tmp_path: Path, sample_rgb: np.ndarray) -> None:
-    deep = (sample_rgb.astype(np.uint16) * 257)[..., ::-1]  # OpenCV writes BGR
+@pytest.mark.parametrize(
+    "command", [["beautify", "--preset", "strong"], ["smooth"], ["makeup", "--look", "party"]]
+)
+def test_cli_keeps_16_bits(command: list[str], tmp_path: Path, sample_rgb: np.ndarray) -> None:
+    """Values below 8-bit resolution survive: a grey 16-bit border far from the face comes back
+    exactly, and the retouched pixels are not 8-bit values scaled by 257."""
+    rng = np.random.default_rng(0)
+    deep = np.pad(sample_rgb.astype(np.uint16) * 256, ((96, 96), (96, 96), (0, 0)))
+    deep[:96], deep[-96:], deep[:, :96], deep[:, -96:] = 30000, 30000, 30000, 30000
+    deep += rng.integers(0, 256, deep.shape, np.uint16)  # detail below 8-bit resolution
     src = tmp_path / "deep.png"
-    cv2.imwrite(str(src), deep)
-    res = run("beautify", str(src), "-o", str(tmp_path / "out"), "--preset", "strong")
+    cv2.imwrite(str(src), deep[..., ::-1])  # OpenCV writes BGR
+    res = run(command[0], str(src), "-o", str(tmp_path / "out"), *command[1:])
     assert res.exit_code == 0, res.output
     out = read_image(tmp_path / "out" / "deep.png").pixels
-    assert out.dtype == np.uint16 and not np.array_equal(out, deep[..., ::-1])
+    assert out.dtype == np.uint16
+    changed = (out != deep).any(axis=2)
+    assert changed.sum() > 1000
+    border = np.ones(deep.shape[:2], bool)
+    border[96:-96, 96:-96] = False
+    np.testing.assert_array_equal(out[border], deep[border])
+    assert (out[changed] % 257 != 0).mean() > 0.9  # finer than 8 bits where retouched

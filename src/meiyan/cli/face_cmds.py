@@ -21,6 +21,7 @@ from meiyan.io.image import (
     read_image,
     to_float,
 )
+from meiyan.serve.options import settings_option
 from meiyan.skin import SLOT as SKIN
 from meiyan.skin import choices, skin_mask
 
@@ -34,6 +35,7 @@ def _rgb(img: LoadedImage) -> np.ndarray:
 
 @click.command("mask")
 @batch_options
+@settings_option("mask")
 @click.option(
     "--method",
     type=click.Choice(choices()),
@@ -120,6 +122,7 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 
 @click.command("landmarks")
 @batch_options
+@settings_option("landmarks")
 @click.option(
     "--overlay", is_flag=True, help="Also write OUTDIR/<name> with the face mesh drawn on it."
 )

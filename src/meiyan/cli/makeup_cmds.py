@@ -19,6 +19,7 @@ from meiyan.errors import MeiyanError, NoFaceError
 from meiyan.face import analyze
 from meiyan.io.image import from_float, read_image, to_float
 from meiyan.makeup import REGION_NAMES, Reference, look_names, makeup
+from meiyan.serve.options import settings_option
 
 
 def _fail(message: str) -> None:
@@ -96,6 +97,7 @@ def _references(values: tuple[str, ...], max_pixels: int) -> Reference | dict[st
 
 @click.command("makeup")
 @batch_options
+@settings_option("makeup")
 @click.option(
     "--reference",
     "references",

@@ -16,6 +16,7 @@ from meiyan.face import analyze
 from meiyan.io.image import from_float, read_image, to_float
 from meiyan.retouch.beautify import FRECKLE_MODES, PRESETS, BeautifySettings, retouch
 from meiyan.retouch.smooth import FILTER_SETTINGS, smooth
+from meiyan.serve.options import settings_option
 from meiyan.skin import choices as skin_choices
 
 STRENGTH = click.FloatRange(0.0, 1.0)
@@ -51,6 +52,7 @@ def process_files(
 
 @click.command("smooth")
 @batch_options
+@settings_option("smooth")
 @click.option(
     "--filter",
     "filter_name",
@@ -100,6 +102,7 @@ def smooth_cmd(
 
 @click.command("beautify")
 @batch_options
+@settings_option("beautify")
 @click.option(
     "--preset",
     type=click.Choice(sorted(PRESETS)),
