@@ -89,6 +89,7 @@ def test_output_shape_and_range() -> None:
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
 
 
+@pytest.mark.slow
 def test_small_variant_overfits_synthetic_images(trained: dict) -> None:
     import torch
     from torch.utils.data import DataLoader
@@ -101,6 +102,7 @@ def test_small_variant_overfits_synthetic_images(trained: dict) -> None:
     assert evaluate(model, DataLoader(data, batch_size=8), torch.device("cpu"))["iou"] > 0.95
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_and_resume(trained: dict, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from meiyan.train.tasks.skin_unet import load_model
@@ -139,6 +141,7 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
 # --- export and inference ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_onnx_matches_torch(trained: dict, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")

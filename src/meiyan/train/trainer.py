@@ -497,7 +497,7 @@ class Trainer:
             for k, v in values.items():
                 sums[k] = sums[k] + v.detach().double() if k in sums else v.detach().double()
             steps += 1
-            if not bar.disable and (steps == 1 or steps % POSTFIX_EVERY == 0):
+            if not bar.disable and (steps in (1, bar.total) or steps % POSTFIX_EVERY == 0):
                 bar.set_postfix({k: f"{s.item() / steps:.4f}" for k, s in sums.items()})
         if not sums:
             return {}
