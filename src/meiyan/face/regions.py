@@ -12,6 +12,7 @@ Landmark numbering: I. Grishchenko, A. Ablavatski, Y. Kartynnik, K. Raveendran a
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -198,7 +199,23 @@ class _Shape:
 
 
 def _shapes(lm: np.ndarray) -> dict[str, _Shape]:
-    """Every region's polygons for one face's landmarks (pixel coordinates)."""
+    """Every region's polygons for one face's landmarks (pixel coordinates), read-only; the
+    last few faces' are kept, since a job asks for several regions of one face."""
+    pts = np.ascontiguousarray(lm, np.float64)
+    return _shapes_of(pts.tobytes(), pts.shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _shapes_of(data: bytes, shape: tuple[int, ...]) -> dict[str, _Shape]:
+    shapes = _make_shapes(np.frombuffer(data, np.float64).reshape(shape))
+    for s in shapes.values():
+        for poly in (*s.include, *(s.within or ())):
+            poly.setflags(write=False)
+    return shapes
+
+
+def _make_shapes(lm: np.ndarray) -> dict[str, _Shape]:
+    """:func:`_shapes` without the cache."""
     topo = _topology()
     pts = lm.astype(np.float64)
     frame = FaceFrame.of(pts)

@@ -578,9 +578,16 @@ def _to_depth(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma ``(299 R + 587 G + 114 B) / 1000``, rounded; exact on gray pixels."""
+    """ITU-R BT.601 luma ``(299 R + 587 G + 114 B) / 1000``, rounded; exact on gray pixels.
+
+    Worked out in bands of rows, so that a 100-megapixel frame needs no 32-bit copy of itself.
+    """
     weights = np.array([299, 587, 114], np.uint32)
-    return ((rgb.astype(np.uint32) @ weights + 500) // 1000).astype(rgb.dtype)
+    out = np.empty(rgb.shape[:2], rgb.dtype)
+    for y in range(0, rgb.shape[0], 256):
+        band = rgb[y : y + 256]
+        out[y : y + 256] = (band.astype(np.uint32) @ weights + 500) // 1000
+    return out
 
 
 def _icc_fits(icc: bytes | None, luminance: bool) -> bytes | None:

@@ -206,8 +206,13 @@ def makeup_masks(
 
     ``landmarks``: ``(478, 2)`` face-mesh points in the pixels of the ``shape`` ``(H, W)``
     window; ``soft``: feathered edges (for blending), else anti-aliased hard edges (for
-    measuring).
+    measuring). :func:`mask_sets` gives both for the cost of one.
     """
+    return mask_sets(landmarks, shape)[0 if soft else 1]
+
+
+def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, Mask], ...]:
+    """``(soft, hard)``: :func:`makeup_masks` with both kinds of edge, made once."""
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (478, 2):
         raise ValueError(f"landmarks must have shape (478, 2), got {lm.shape}")
@@ -273,28 +278,29 @@ def makeup_masks(
     # Bare skin: where foundation is at full strength and no other makeup blends in.
     reach = np.maximum.reduce([soft_masks[n] for n in ("lips", "eyes", "brows", "blush")])
     skin_core = skin_hard * ((skin >= _FULL) & (reach <= 1.0 - _FULL))
-    if soft:
-        masks = soft_masks | {"skin_core": skin_core}
-    else:
-        upper_h = hard["upper_lip"] * (1.0 - hard["inner_mouth"])
-        lower_h = hard["lower_lip"] * (1.0 - hard["inner_mouth"]) * (1.0 - upper_h)
-        shadow_h = keep_out(hard["eye_shadow"], "eye_openings", "brows")
-        liner_h = keep_out(hard["eyeliner"], "eye_openings")
-        masks = {
-            "upper_lip": upper_h,
-            "lower_lip": lower_h,
-            "lips": np.maximum(upper_h, lower_h),
-            "inner_mouth": hard["inner_mouth"],
-            "eye_openings": hard["eye_openings"],
-            "eye_shadow": shadow_h,
-            "eyeliner": liner_h,
-            "eyes": np.maximum(shadow_h, liner_h),
-            "brows": keep_out(hard["brows"], "eye_openings"),
-            "blush": hard["blush"] * skin_hard,
-            "skin": skin_hard,
-        }
-        masks = {k: v * hard["oval"] for k, v in masks.items()} | {"skin_core": skin_core}
-    return {k: np.clip(v, 0.0, 1.0).astype(np.float32, copy=False) for k, v in masks.items()}
+    soft_set = soft_masks | {"skin_core": skin_core}
+    upper_h = hard["upper_lip"] * (1.0 - hard["inner_mouth"])
+    lower_h = hard["lower_lip"] * (1.0 - hard["inner_mouth"]) * (1.0 - upper_h)
+    shadow_h = keep_out(hard["eye_shadow"], "eye_openings", "brows")
+    liner_h = keep_out(hard["eyeliner"], "eye_openings")
+    hard_set = {
+        "upper_lip": upper_h,
+        "lower_lip": lower_h,
+        "lips": np.maximum(upper_h, lower_h),
+        "inner_mouth": hard["inner_mouth"],
+        "eye_openings": hard["eye_openings"],
+        "eye_shadow": shadow_h,
+        "eyeliner": liner_h,
+        "eyes": np.maximum(shadow_h, liner_h),
+        "brows": keep_out(hard["brows"], "eye_openings"),
+        "blush": hard["blush"] * skin_hard,
+        "skin": skin_hard,
+    }
+    hard_set = {k: v * hard["oval"] for k, v in hard_set.items()} | {"skin_core": skin_core}
+    return tuple(
+        {k: np.clip(v, 0.0, 1.0).astype(np.float32, copy=False) for k, v in kind.items()}
+        for kind in (soft_set, hard_set)
+    )
 
 
 def check_regions(regions: Iterable[str]) -> tuple[str, ...]:

@@ -60,7 +60,7 @@ from meiyan.face import Face
 from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, main_face
-from meiyan.makeup.regions import REGION_NAMES, makeup_masks
+from meiyan.makeup.regions import REGION_NAMES, makeup_masks, mask_sets
 from meiyan.makeup.warp import face_warp
 
 ORDER: tuple[str, ...] = ("skin", "blush", "eyes", "brows", "lips")
@@ -171,10 +171,14 @@ def _base(lab: np.ndarray, frame: FaceFrame) -> np.ndarray:
     return out
 
 
-def analyse(lab: np.ndarray, points: np.ndarray) -> FaceAnalysis:
-    """The face at ``points`` (window pixels) in the float32 Lab window ``lab``: its masks,
-    the weights its regions are measured with, its frame and its lighting gradient."""
-    hard = makeup_masks(points, lab.shape[:2], soft=False)
+def analyse(
+    lab: np.ndarray, points: np.ndarray, hard: dict[str, np.ndarray] | None = None
+) -> FaceAnalysis:
+    """The face at ``points`` (window pixels) in the float32 Lab window ``lab``: its masks
+    (``hard``: its hard-edged makeup masks, if already made), the weights its regions are
+    measured with, its frame and its lighting gradient."""
+    if hard is None:
+        hard = makeup_masks(points, lab.shape[:2], soft=False)
     frame = FaceFrame.of(points)
     uv = _uv_grid(lab.shape[:2], frame)
     weights = {}
@@ -355,8 +359,8 @@ def transfer_face(
     its ``(478, 2)`` landmarks in window pixels, ``references`` the reference per region and
     ``shades`` the strength per region (regions absent from either are left alone)."""
     shape = lab.shape[:2]
-    photo = analyse(lab, points)
-    soft = makeup_masks(points, shape, soft=True)
+    soft, hard = mask_sets(points, shape)
+    photo = analyse(lab, points, hard)
     warped: dict[int, _Warped] = {}
     cur = lab.copy()
     for region in ORDER:

@@ -9,7 +9,7 @@ import numpy as np
 from meiyan.face.regions import FaceFrame
 from meiyan.makeup.layers import Canvas
 from meiyan.makeup.looks import Look
-from meiyan.makeup.regions import makeup_masks
+from meiyan.makeup.regions import mask_sets
 
 
 def apply_look(
@@ -18,12 +18,8 @@ def apply_look(
     """Paint ``look`` onto one face: ``lab`` is the float32 Lab window around it, ``points``
     its ``(478, 2)`` landmarks in window pixels, ``shades`` the amount per region (each layer's
     strength is multiplied by its region's shade; regions absent or at 0 are left alone)."""
-    shape = lab.shape[:2]
-    canvas = Canvas(
-        soft=makeup_masks(points, shape, soft=True),
-        hard=makeup_masks(points, shape, soft=False),
-        frame=FaceFrame.of(points),
-    )
+    soft, hard = mask_sets(points, lab.shape[:2])
+    canvas = Canvas(soft=soft, hard=hard, frame=FaceFrame.of(points))
     out = lab.copy()
     for layer in look.layers:
         amount = float(shades.get(layer.region, 0.0))

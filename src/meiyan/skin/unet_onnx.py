@@ -91,7 +91,9 @@ class UNetSkinSegmenter:
         if x1 > x0 and y1 > y0:
             small = default_person().small(image)
             scale = (w / small.shape[1], h / small.shape[0])
-            mask[y0:y1, x0:x1] *= upsample_window(small, scale, (x0, y0), (x1 - x0, y1 - y0))
+            for b0 in range(y0, y1, 512):  # bands: no full-size copy of the person mask
+                b1 = min(y1, b0 + 512)
+                mask[b0:b1, x0:x1] *= upsample_window(small, scale, (x0, b0), (x1 - x0, b1 - b0))
         for face in faces:
             remove_features(mask, face, 0.0, GUARDED)
         return mask
