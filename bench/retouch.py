@@ -37,10 +37,10 @@ import cv2
 import numpy as np
 
 import meiyan
+from meiyan.face import analyze
 from meiyan.face.regions import region_mask
 from meiyan.io.image import read_image
 from meiyan.retouch.beautify import BeautifyResult, retouch
-from meiyan.retouch.crops import find_faces
 from meiyan.retouch.face_skin import feature_mask, spot_exclusion_mask
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def load_faces() -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         out.append((path.stem, read_image(path).pixels, None))
     for path in sorted(portraits.glob("hires_*.jpg")):
         img = read_image(path).pixels
-        faces = find_faces(img)
+        faces = analyze(img)
         if not faces:
             continue
         s = HIRES_FACE / faces[0].size
@@ -83,7 +83,7 @@ def load_faces() -> list[tuple[str, np.ndarray, np.ndarray | None]]:
 
 def spot_area(rgb: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, float] | None:
     """Where spots may go (certain skin, by landmark geometry) and the face size."""
-    faces = find_faces(rgb)
+    faces = analyze(rgb)
     if not faces:
         return None
     face = max(faces, key=lambda f: f.size)

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
-from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import numpy as np
-from PIL import Image
-
-T = TypeVar("T")
-
-# The project's public-domain sample portrait: a real face, so a graph's first frame runs every
-# calculator (a blank frame stops at the detector and leaves the landmark stage's warning for
-# the user's first photo).
-_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "astronaut.jpg"
-
-
-@cache
-def _first_frame() -> np.ndarray:
-    """The sample portrait at 256 px, RGB uint8."""
-    with Image.open(_SAMPLE) as im:
-        im.thumbnail((256, 256))
-        return np.asarray(im.convert("RGB"))
 
 
 @contextmanager
@@ -44,14 +27,38 @@ def _stderr_to_devnull() -> Iterator[None]:
         os.close(saved)
 
 
-def load_graph(make: Callable[[], T]) -> T:
-    """``make()`` a MediaPipe solution and run it once on the sample portrait, stderr silenced.
+class _QuietGraph:
+    """A MediaPipe solution whose frames run with fd 2 silenced until one has found something
+    (the log lines come with the first frame that reaches every calculator)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self._first = True
+        self._lock = threading.Lock()
+
+    def process(self, image: np.ndarray) -> Any:
+        if self._first:
+            with self._lock, _stderr_to_devnull():
+                result = self.graph.process(image)
+                self._first = not any(
+                    getattr(result, name, None) is not None and len(getattr(result, name)) > 0
+                    for name in ("detections", "multi_face_landmarks", "segmentation_mask")
+                )
+            return result
+        return self.graph.process(image)
+
+    def close(self) -> None:
+        self.graph.close()
+
+
+def load_graph(make: Callable[[], Any]) -> _QuietGraph:
+    """``make()`` a MediaPipe solution with stderr silenced, and silence its first frame too.
 
     TFLite and absl print several INFO/WARNING lines when a graph is built and on its first
-    frame with a face; they say nothing a user can act on, so they are swallowed here, once per
-    graph.
+    frame with a face; they say nothing a user can act on, so they are swallowed, once per
+    graph. The first frame is the caller's own (no warm-up frame is run: graphs are built and
+    primed lazily, on the photo that needs them).
     """
     with _stderr_to_devnull():
         graph = make()
-        graph.process(_first_frame())
-    return graph
+    return _QuietGraph(graph)
