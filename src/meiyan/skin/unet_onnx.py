@@ -65,7 +65,8 @@ class UNetSkinSegmenter:
         out = np.zeros(image.shape[:2], dtype=np.float32)
         for prob, win in zip(probs, windows, strict=True):
             paste_max(out, prob, win, WINDOW_FEATHER)
-        return np.clip(out, 0.0, 1.0, out=out)
+        # Sigmoid outputs, resized bilinearly, faded and maxed, stay in [0, 1]: no clip needed.
+        return out
 
     def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
         """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
