@@ -19,6 +19,7 @@ from meiyan.engines import EngineWarning
 from meiyan.errors import MeiyanError
 from meiyan.io.image import LoadedImage, read_image, write_image
 from meiyan.io.paths import output_path
+from meiyan.serve.options import settings_option
 
 # ITU-R BT.601 luma weights, as PIL's "L" conversion.
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -61,6 +62,7 @@ def _colour(img: LoadedImage) -> np.ndarray:
 
 @click.command("edit")
 @batch_options
+@settings_option("edit")
 @click.option("--mask", "mask_path", required=True, type=click.Path(path_type=Path),
               help="Region to fill: luminance above 127 (or alpha above 127 when it has alpha).")
 @click.option("--sketch", "sketch_path", type=click.Path(path_type=Path),
