@@ -172,3 +172,15 @@ def _export_command(name: str) -> click.Command:
 
 for _name in TASKS:
     export.add_command(_export_command(_name))
+
+
+def _register_task_commands() -> None:
+    """The networks whose training has options of its own have their own commands."""
+    from meiyan.train.sc_fegan_cli import train_sc_fegan
+    from meiyan.train.tasks.abpn_cli import train_abpn
+
+    train.add_command(train_sc_fegan)
+    train.add_command(train_abpn)
+
+
+_register_task_commands()

@@ -64,6 +64,23 @@ register(
         description="U-Net skin segmenter, width 0.25, trained on FASSEG Multipose01",
     )
 )
+register(
+    ModelSpec(
+        name="abpn",
+        filename="abpn.onnx",
+        sha256="8e414c83d7f3367017b6af1b44dd115bf3a7b67169d301f689dd457b4751f87b",
+        size=1_331_730,
+        licence="Apache-2.0 (meiyan)",
+        data_terms="CelebA-HQ: non-commercial research use only; FASSEG Multipose01: research "
+        "use only",
+        commercial=False,
+        engine="retouch/abpn",
+        inputs=(("image", (None, 3, None, None)), ("moles", (None, 1))),
+        outputs=(("layer", (None, 3, None, None)), ("mask", (None, 1, None, None))),
+        card="abpn.md",
+        description="ABPN blend-layer retoucher (Lei et al. 2022), trained on synthetic defects",
+    )
+)
 for _name, _file, _sha, _size, _engine, _desc in (
     (
         "mediapipe-face-detection-short",

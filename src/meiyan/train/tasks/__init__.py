@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from meiyan.train.trainer import Task
 
 TASKS: dict[str, str] = {
+    "abpn": "meiyan.train.tasks.abpn:AbpnTask",
     "skin-unet": "meiyan.train.tasks.skin_unet:SkinUNetTask",
+    "sc-fegan": "meiyan.train.tasks.sc_fegan:SCFEGANTask",
 }
 
 
