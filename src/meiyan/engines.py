@@ -193,11 +193,6 @@ def slot(name: str, benchmark: str = "") -> Slot:
     return _slots[name]
 
 
-def slots() -> dict[str, Slot]:
-    """Every slot by name."""
-    return dict(_slots)
-
-
 __all__ = [
     "AUTO",
     "CLASSIC",
@@ -207,5 +202,4 @@ __all__ = [
     "Slot",
     "commercial_only",
     "slot",
-    "slots",
 ]
