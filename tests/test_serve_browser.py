@@ -127,7 +127,9 @@ def test_edit_tab(browser: object, server: str, tmp_path: Path,
     page.get_by_role("tab", name="Edit").click()
     canvas = page.locator("#e-canvas")
     canvas.locator("input[type=file]").set_input_files(str(png))
-    page.wait_for_timeout(3000)  # the photo is drawn on the canvas
+    # The photo must be on the canvas before the strokes: strokes drawn earlier land on the
+    # empty 800 x 800 default canvas (seen once on a busy machine after 3 s).
+    page.wait_for_timeout(8000)
     canvas.get_by_label("Brush").first.click()
     box = canvas.locator("canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
