@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import signal
 from pathlib import Path
 
 from meiyan.errors import ImageError
@@ -51,8 +52,14 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     made: Path | None = None
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
-        made = tmp
+        # Signals are held while the file is created and recorded, so that an interruption
+        # (a signal turned into an exception) always finds it recorded, and removes it.
+        held = _hold_signals()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
+            made = tmp
+        finally:
+            _release(held)
         try:
             _write_all(fd, data)
         finally:
@@ -79,10 +86,32 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
             made.unlink(missing_ok=True)
 
 
+_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+
+
+def _hold_signals() -> set[int] | None:
+    """Block the interrupting signals in this thread; the previous mask (``None``: cannot)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+def _release(held: set[int] | None) -> None:
+    """Restore the mask :func:`_hold_signals` returned; a pending signal is delivered now."""
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _exclusive_write(path: Path, data: bytes) -> None:
     """Create ``path`` exclusively and write ``data`` into it; remove it if that fails."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
+    held = _hold_signals()
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
+    except BaseException:
+        _release(held)
+        raise
+    try:
+        _release(held)  # a pending interruption now unwinds through the clean-up below
         _write_all(fd, data)
     except BaseException:
         os.close(fd)
