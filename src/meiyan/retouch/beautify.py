@@ -340,7 +340,15 @@ def _retouch_crop(out: np.ndarray, crop: Window, s: BeautifySettings) -> CropRes
 
 
 class ClassicRetouch:
-    """The ``classic`` retouching engine: every stage classical, each face in its own crop."""
+    """The ``classic`` retouching engine: every stage classical, each face in its own crop.
+
+    A learned engine subclasses it and replaces :meth:`retouch_crop`; the per-face loop, the
+    small-face rule and the warnings stay here.
+    """
+
+    def retouch_crop(self, out: np.ndarray, crop: Window, s: BeautifySettings) -> CropResult:
+        """Retouch one crop of ``out`` in place."""
+        return _retouch_crop(out, crop, s)
 
     def __call__(
         self, out: np.ndarray, faces: list[Face] | None, s: BeautifySettings
@@ -348,7 +356,7 @@ class ClassicRetouch:
         """Retouch ``out`` (a copy of the photo, changed in place) with these faces."""
         result = BeautifyResult(out, faces=list(faces or []))
         if s.skin == "none":
-            result.crops.append(_retouch_crop(out, frame_crop(out.shape[:2]), s))
+            result.crops.append(self.retouch_crop(out, frame_crop(out.shape[:2]), s))
             return result
         if not result.faces:
             result.warnings.append("no face found: returned unchanged")
@@ -362,7 +370,7 @@ class ClassicRetouch:
                 )
                 fs = s.lighter()
             if not fs.is_identity:
-                result.crops.append(_retouch_crop(out, face_crop(face), fs))
+                result.crops.append(self.retouch_crop(out, face_crop(face), fs))
         return result
 
 

@@ -22,18 +22,17 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from meiyan.face import Face
 from meiyan.face.window import Window
 from meiyan.retouch.beautify import (
-    BeautifyResult,
     BeautifySettings,
+    ClassicRetouch,
     CropResult,
     _crop_masks,
     _smoothing,
     _tone_gain,
 )
 from meiyan.retouch.blend import apply_gain, gain_for
-from meiyan.retouch.crops import SMALL_FACE, face_crop, frame_crop, paste, support, working_image
+from meiyan.retouch.crops import paste, support, working_image
 from meiyan.retouch.smooth import working_scale
 
 MODEL = "abpn"
@@ -84,34 +83,11 @@ class AbpnNetwork:
         return a * layer + c
 
 
-class AbpnRetouch:
+class AbpnRetouch(ClassicRetouch):
     """The ``abpn`` retouching engine (see the module docstring)."""
 
     def __init__(self, network: AbpnNetwork | None = None) -> None:
         self.network = network or AbpnNetwork()
-
-    def __call__(
-        self, out: np.ndarray, faces: list[Face] | None, s: BeautifySettings
-    ) -> BeautifyResult:
-        """Retouch ``out`` (a copy of the photo, changed in place) with these faces."""
-        result = BeautifyResult(out, faces=list(faces or []))
-        if s.skin == "none":
-            result.crops.append(self.retouch_crop(out, frame_crop(out.shape[:2]), s))
-            return result
-        if not result.faces:
-            result.warnings.append("no face found: returned unchanged")
-        for face in result.faces:
-            fs = s
-            if face.size < SMALL_FACE:
-                x, y = (round(v) for v in face.bbox[:2])
-                result.warnings.append(
-                    f"face at ({x}, {y}) is {face.size:.0f} px, under {SMALL_FACE}: lighter "
-                    "retouching (no blemish removal, half smoothing and tone)"
-                )
-                fs = s.lighter()
-            if not fs.is_identity:
-                result.crops.append(self.retouch_crop(out, face_crop(face), fs))
-        return result
 
     def retouch_crop(self, out: np.ndarray, crop: Window, s: BeautifySettings) -> AbpnCropResult:
         """Retouch one crop of ``out`` in place; later crops read what earlier ones wrote."""
