@@ -67,7 +67,6 @@ def mask(
         rgb = _rgb(img)
         faces = analyze(rgb, min_face=min_face) if needs_faces else None
         m = skin_mask(rgb, method, faces=faces)  # its warnings are reported by run_batch
-        del rgb
         grey = cv2.convertScaleAbs(m, alpha=255.0)  # rounded and saturated, no float copy
         del m
         # Written as one grey channel, upright, with no colour profile.

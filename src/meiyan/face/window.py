@@ -190,12 +190,11 @@ class Window:
         ``feather`` (pixels) fades the map to zero towards window edges inside the image.
         """
         height, width = out.shape[:2]
-        full = values.astype(np.float32)
+        full = values.astype(np.float32)  # a copy: the fade below works on it in place
         if full.shape[::-1] != self.size:
             full = cv2.resize(full, self.size, interpolation=cv2.INTER_LINEAR)
         if feather > 0:  # only the faded border strips change (the ramps are 1 elsewhere)
             f = min(math.ceil(feather), *full.shape[:2])
-            full = full.copy() if full is values else full
             wy = ramp(full.shape[0], feather, self.y0 > 0, self.y1 < height)
             wx = ramp(full.shape[1], feather, self.x0 > 0, self.x1 < width)
             full[:f] *= wy[:f, None]
