@@ -1,6 +1,7 @@
 """Blemish removal on real faces with synthetic spots, and the speed of ``meiyan.beautify``.
 
     .venv/bin/python bench/retouch.py [--spots 12] [--seed 0] [--runs 7] [--skip-speed]
+                                      [--engine auto|classic|abpn]
 
 Faces: the frontal and half-profile test photos of FASSEG (poses 0 and ±30 degrees, with
 hand-made labels), the ``plain_*`` portraits and the three high-resolution portraits, these
@@ -144,7 +145,7 @@ def found_anyway(result: BeautifyResult) -> list[tuple[float, float, float]]:
     return [(s.x, s.y, s.radius) for s, _ in result.spots()]
 
 
-def quality(n_spots: int, seed: int) -> None:
+def quality(n_spots: int, seed: int, engine: str = "auto") -> None:
     rng = np.random.default_rng(seed)
     found = total = tp = fp = 0
     by_kind: dict[str, list[int]] = {"dark": [0, 0], "red": [0, 0]}
@@ -161,8 +162,8 @@ def quality(n_spots: int, seed: int) -> None:
         used += 1
         area, _ = placed
         spotted, spots = add_spots(rgb, area, n_spots, rng)
-        natural = found_anyway(retouch(rgb, blemish=1.0, smooth=0, tone=0, whiten=0))
-        res = retouch(spotted, blemish=1.0, smooth=0, tone=0, whiten=0)
+        natural = found_anyway(retouch(rgb, blemish=1.0, smooth=0, tone=0, whiten=0, engine=engine))
+        res = retouch(spotted, blemish=1.0, smooth=0, tone=0, whiten=0, engine=engine)
         dets = removed(res)
         matched = set()
         for s in spots:
@@ -193,7 +194,7 @@ def quality(n_spots: int, seed: int) -> None:
         sq["blemish"].append(psnr(rgb, res.image, at))
         sq["smooth"].append(psnr(rgb, meiyan.smooth(spotted), at))
         if labels is not None:
-            out = meiyan.beautify(rgb)
+            out = meiyan.beautify(rgb, engine=engine)
             outside.append(psnr(rgb, out, ~np.isin(labels, (1, 4))))
     print(f"{used} faces ({len(faces) - used} skipped), {total} synthetic spots, seed {seed}\n")
     print("| measure | value |")
@@ -236,7 +237,7 @@ def timings(fn, runs: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def speed(runs: int) -> None:
+def speed(runs: int, engine: str = "auto") -> None:
     portraits = DATA / "portraits"
     big = read_image(portraits / SPEED_IMAGE).pixels
     cases = [(f"{SPEED_IMAGE} ({big.shape[1]}x{big.shape[0]})", big)]
@@ -254,7 +255,7 @@ def speed(runs: int) -> None:
     print("| image | beautify median | fastest |")
     print("|---|---:|---:|")
     for label, img in cases:
-        median, best = timings(lambda img=img: meiyan.beautify(img), runs)
+        median, best = timings(lambda img=img: meiyan.beautify(img, engine=engine), runs)
         print(f"| {label} | {median * 1000:.0f} ms | {best * 1000:.0f} ms |")
     print(f"\nload average after: {os.getloadavg()[0]:.1f} (other users share this CPU)")
 
@@ -266,13 +267,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument(
+        "--engine", default="auto", help="retouching engine (meiyan.retouch.beautify.SLOT)"
+    )
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"data not found at {DATA} (../shared/data or $MEIYAN_DATA)")
     if not args.skip_quality:
-        quality(args.spots, args.seed)
+        quality(args.spots, args.seed, args.engine)
     if not args.skip_speed:
-        speed(args.runs)
+        speed(args.runs, args.engine)
 
 
 if __name__ == "__main__":
