@@ -121,15 +121,21 @@ def test_edit_tab(browser: object, server: str, tmp_path: Path,
 
     monkeypatch.setattr(jobs, "edit", record)
     png = tmp_path / "astronaut.png"
-    Image.open(SAMPLE).save(png)
+    with Image.open(SAMPLE) as im:  # 4:3, so that the canvas shows when it has taken its size
+        im.crop((0, 0, 512, 384)).save(png)
     outside: list[str] = []
     page = _page(browser, server, outside)
     page.get_by_role("tab", name="Edit").click()
     canvas = page.locator("#e-canvas")
     canvas.locator("input[type=file]").set_input_files(str(png))
-    # The photo must be on the canvas before the strokes: strokes drawn earlier land on the
-    # empty 800 x 800 default canvas (seen once on a busy machine after 3 s).
-    page.wait_for_timeout(8000)
+    # The strokes must wait for the photo: drawn earlier, they land on the square 800 x 800
+    # default canvas, which the editor sends back instead of the photo.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#e-canvas canvas')]"
+        ".some(c => c.clientHeight > 0 && c.clientWidth / c.clientHeight > 1.2)",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1000)
     canvas.get_by_label("Brush").first.click()
     box = canvas.locator("canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
