@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from meiyan.errors import ImageError
+from meiyan.errors import ImageError, ImageTooLargeError
 from meiyan.io.image import LoadedImage, from_float, read_image, to_float, write_image
 
 ARTIST, DESCRIPTION, TAKEN = 0x013B, 0x010E, 0x9003
@@ -383,7 +383,8 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
         for k, d in [(b"IHDR", ihdr), (b"IDAT", zlib.compress(b"\x00" * 100)), (b"IEND", b"")]
     )
     (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
-    with pytest.raises(ImageError, match=r"bomb\.png: .*larger than the limit of 100,000,000"):
+    too_large = r"bomb\.png: .*larger than the limit of 100,000,000"
+    with pytest.raises(ImageTooLargeError, match=too_large):
         read_image(tmp_path / "bomb.png")
 
 

@@ -11,6 +11,11 @@ class ImageError(MeiyanError):
     """An image could not be read or written; the message names the file."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the limit it was read under (found from its header,
+    before decoding)."""
+
+
 class ModelError(MeiyanError):
     """A model is missing, corrupt or unusable."""
 

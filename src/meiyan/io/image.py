@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageMode, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
-from meiyan.errors import ImageError
+from meiyan.errors import ImageError, ImageTooLargeError
 from meiyan.io import colour
 from meiyan.io.atomic import write_file
 from meiyan.io.paths import check_input
@@ -198,7 +198,7 @@ def _decode(
         with im:
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
-                raise ImageError(
+                raise ImageTooLargeError(
                     f"{name}: {width}×{height} image ({width * height:,} pixels) is larger than "
                     f"the limit of {max_pixels:,} pixels"
                 )

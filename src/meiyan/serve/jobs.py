@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from meiyan.engines import EngineWarning
-from meiyan.errors import ImageError, MeiyanError, MeiyanWarning
+from meiyan.errors import ImageTooLargeError, MeiyanError, MeiyanWarning
 from meiyan.face import analyze
 from meiyan.io.image import (
     ImageWarning,
@@ -102,10 +102,8 @@ def decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
     """The upload ``name`` decoded; :class:`TooLargeError` over ``max_pixels``."""
     try:
         return read_bytes(data, max_pixels=max_pixels, name=name)
-    except ImageError as e:
-        if "larger than the limit" in str(e):
-            raise TooLargeError(str(e)) from None
-        raise
+    except ImageTooLargeError as e:
+        raise TooLargeError(str(e)) from None
 
 
 def rgb(img: LoadedImage) -> np.ndarray:
