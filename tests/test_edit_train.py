@@ -88,9 +88,8 @@ def test_one_training_step_export_and_edit(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from meiyan.edit import edit
     from meiyan.errors import ModelError
-    from meiyan.train.sc_fegan_gpu import compact
     from meiyan.train.tasks.sc_fegan import SCFEGANConfig, SCFEGANTask
-    from meiyan.train.trainer import Trainer, TrainerConfig, load_task
+    from meiyan.train.trainer import Trainer, TrainerConfig, compact_checkpoint, load_task
     from meiyan.train.vgg import hed_weights_path
 
     try:
@@ -108,7 +107,7 @@ def test_one_training_step_export_and_edit(tmp_path: Path) -> None:
     assert {"g_perceptual", "g_style", "g_adversarial", "d_gradient_penalty"} <= set(losses)
     assert np.isfinite(summary["best"]["value"])
     assert (tmp_path / "run" / "samples" / "epoch_001.jpg").is_file()
-    small = compact(tmp_path / "run" / "best.pt", tmp_path / "small.pt")
+    small = compact_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "small.pt")
     diff = load_task(small, "sc-fegan").export(tmp_path / "g.onnx")
     assert diff < 1e-3
     photo = cv2.imread(str(root / "images" / "f0.png"))[..., ::-1].copy()

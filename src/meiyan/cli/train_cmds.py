@@ -82,12 +82,39 @@ def _fit(task: Any, opts: dict[str, Any]) -> dict[str, Any]:
         raise click.ClickException(str(e)) from e
 
 
+@train.command("skin-pack")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The shared data folder (lfw-parts/, fasseg-multipose/, celeba-hq-1k/).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .npz pack to write.")
+@click.option("--datasets", default="lfw,fasseg,celeba", show_default=True,
+              help="Comma-separated datasets to pack.")
+@click.option("--quality", default=90, show_default=True, type=click.IntRange(50, 100),
+              help="JPEG quality of the stored photos.")
+def train_skin_pack(data: str, output: str, datasets: str, quality: int) -> None:
+    """Frame the labelled skin datasets as the U-Net sees them, into one training file."""
+    from meiyan.train.skin_data import DATASETS, pack
+
+    names = tuple(d.strip() for d in datasets.split(",") if d.strip())
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise click.BadParameter(f"unknown datasets {unknown}; choose from {list(DATASETS)}")
+    if Path(output).exists():
+        raise click.ClickException(f"{output} exists; remove it or choose another name")
+    try:
+        counts = pack(Path(data), Path(output), names, quality, progress=click.echo)
+    except MeiyanError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"{sum(counts.values())} photos in {output} ({Path(output).stat().st_size:,} bytes)")
+
+
 @train.command("skin-unet")
 @click.option(
     "--data",
     required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="images/ with masks/ or labels/ (FASSEG), or an LFW Part Labels folder.",
+    type=click.Path(exists=True),
+    help="images/ with masks/ or labels/ (FASSEG), an LFW Part Labels folder, or a pack "
+    "made by `meiyan train skin-pack`.",
 )
 @trainer_options("skin-unet")
 @click.option(
@@ -128,6 +155,8 @@ def _fit(task: Any, opts: dict[str, Any]) -> dict[str, Any]:
     help="Label maps: comma-separated skin labels (FASSEG default: 1,4).",
 )
 @click.option("--no-augment", is_flag=True, help="Train on the framed photos as they are.")
+@click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Start from this exported .onnx model or checkpoint (same width).")
 def train_skin_unet(**opts: Any) -> None:
     """Train the U-Net skin segmenter (seed recipe: Adam, binary cross-entropy)."""
     _need_torch()
@@ -138,6 +167,7 @@ def train_skin_unet(**opts: Any) -> None:
             data=str(opts["data"]), val_split=opts["val_split"], width=opts["width"],
             size=opts["size"], loss=opts["loss"], lr=opts["lr"], schedule=opts["schedule"],
             skin_labels=_labels(opts["skin_labels"]), augment=not opts["no_augment"],
+            init=opts["init"],
         ))
     except ValueError as e:
         raise click.ClickException(str(e)) from e

@@ -4,7 +4,8 @@
 sc_fegan_data`, from the cache) re-encoded as one compact ``.npz`` (photos JPEG 90, colour maps
 JPEG 85), and VGG-16 conv1_1..conv3_3 of the HED weights (the loss network) as a small float16
 ``.h5``. ``compact``: the generator and discriminator of a trainer checkpoint in float16 and
-nothing else (no optimiser state), still a checkpoint that ``meiyan export sc-fegan`` reads.
+nothing else (no optimiser state; :func:`meiyan.train.trainer.compact_checkpoint`), still a
+checkpoint that ``meiyan export sc-fegan`` reads.
 
     python -m meiyan.train.sc_fegan_gpu pack DATA_DIR runs/data [--size 256] [--hed-size N]
     python -m meiyan.train.sc_fegan_gpu compact RUN/best.pt OUT/sc_fegan_gpu.pt
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from meiyan.train.sc_fegan_data import Prepared, _decode, prepare
+from meiyan.train.trainer import compact_checkpoint
 from meiyan.train.vgg import _h5_chain, hed_weights_path
 
 DATA_FILE = "sc_fegan.npz"
@@ -55,22 +57,6 @@ def pack(root: Path, out: Path, size: int = 256, hed_size: int | None = None,
     return out / DATA_FILE, out / VGG_FILE
 
 
-def compact(checkpoint: Path, out: Path) -> Path:
-    """A float16 copy of a trainer checkpoint's networks (config and history kept)."""
-
-    from meiyan.train.trainer import load_checkpoint, save_checkpoint
-
-    state = load_checkpoint(checkpoint, "sc-fegan")
-    small = {k: state[k] for k in ("format", "task", "config", "trainer", "epoch", "best",
-                                   "history")}
-    small["networks"] = {name: {k: v.half() if v.is_floating_point() else v
-                                for k, v in net.items()}
-                         for name, net in state["networks"].items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, small)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,7 +73,7 @@ def main() -> None:
         for path in pack(args.data, args.out, args.size, args.hed_size):
             print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     else:
-        path = compact(args.checkpoint, args.out)
+        path = compact_checkpoint(args.checkpoint, args.out, "sc-fegan")
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 

@@ -283,6 +283,21 @@ class Task(ABC):
         return batch
 
 
+def compact_checkpoint(path: str | Path, out: str | Path, task: str | None = None) -> Path:
+    """A float16 copy of checkpoint ``path``'s networks at ``out``, without optimiser state
+    (config and history kept): small enough to carry, still read by ``load_task`` and
+    ``meiyan export``."""
+    state = load_checkpoint(path, task)
+    small = {k: state[k] for k in ("format", "task", "config", "trainer", "epoch", "best",
+                                   "history")}
+    small["networks"] = {name: {k: v.half() if v.is_floating_point() else v
+                                for k, v in net.items()}
+                         for name, net in state["networks"].items()}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, small)
+    return Path(out)
+
+
 def load_task(path: str | Path, task: str | None = None) -> Task:
     """The task of checkpoint ``path`` with its trained networks (CPU, eval mode)."""
     from meiyan.train.tasks import task_class

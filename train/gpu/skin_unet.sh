@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The skin U-Net (issue 12) on one CUDA GPU in at most 8 minutes: the seed's full width
+# (34,600,353 parameters) and the shipped width 0.25 on the same pack, each for the same
+# epochs from scratch, then both networks' IoU per dataset on the held-out splits (FASSEG test,
+# LFW validation, CelebA-HQ validation): whether width buys accuracy.
+#
+# Here, once (about 45 MiB, git-ignored):
+#   .venv/bin/meiyan train skin-pack --data ../shared/data -o runs/data/skin_pack.npz --quality 85
+# On the device (run's carry: ["runs/data"]):
+#   bash train/gpu/skin_unet.sh
+# Writes $OUT/skin_unet_gpu.pt (the shipped width, float16, about 4 MiB; `meiyan export
+# skin-unet` reads it), $OUT/report.md and each run's log.
+# CPU check with a tiny run: SKIN_EPOCHS=1 SKIN_ARGS="--device cpu --workers 0 --threads 1"
+#   SKIN_SECONDS=120 bash train/gpu/skin_unet.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/gpu-out}
+PYTHON=${PYTHON:-python3}
+EPOCHS=${SKIN_EPOCHS:-30}
+SECONDS_EACH=${SKIN_SECONDS:-210}
+PACK=runs/data/skin_pack.npz
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+for width in 1.0 0.25; do
+  run=/tmp/skin-unet-w$width
+  rm -rf "$run"
+  set +e
+  # shellcheck disable=SC2086  # SKIN_ARGS is a list of options
+  timeout --signal=TERM "$SECONDS_EACH" "$PYTHON" -c "from meiyan.cli.main import main; main()" \
+    train skin-unet --data "$PACK" --out "$run" --epochs "$EPOCHS" --batch 32 --workers 12 \
+    --val-split 0.1 --width "$width" --size 256 --loss bce+dice --schedule cosine --lr 1e-3 \
+    --device cuda --seed 0 ${SKIN_ARGS:-} 2>&1 \
+    | tr '\r' '\n' | grep --line-buffered -v "batch/s\]\|s/batch\]" | tee "$OUT/train_w$width.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
+    echo "training width $width failed with status $status" >&2
+    exit "$status"
+  fi
+  cp "$run/log.jsonl" "$OUT/log_w$width.jsonl"
+done
+"$PYTHON" -m meiyan.train.skin_gpu report "$PACK" /tmp/skin-unet-w1.0/best.pt \
+  /tmp/skin-unet-w0.25/best.pt | tee "$OUT/report.md"
+"$PYTHON" -m meiyan.train.skin_gpu compact /tmp/skin-unet-w0.25/best.pt "$OUT/skin_unet_gpu.pt"
