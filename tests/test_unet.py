@@ -306,11 +306,14 @@ def test_segmenter_frames_each_face_and_letterboxes_without(sample_rgb: np.ndarr
     from meiyan.face import analyze
     from meiyan.skin.unet_onnx import UNetSkinSegmenter
 
-    seg = UNetSkinSegmenter()
+    seg = UNetSkinSegmenter(body=False)
     whole = seg(sample_rgb, [])  # no face: the letterboxed whole image
     assert whole.shape == sample_rgb.shape[:2] and whole.dtype == np.float32
     (face,) = analyze(sample_rgb)
     mask = seg(sample_rgb, [face])
+    # With body skin on, skin beyond the window may be added, never taken away.
+    with_body = UNetSkinSegmenter()(sample_rgb, [face])
+    assert (with_body >= mask).all()
     win = face_window(face.landmarks, face.pose.yaw)
     inside = np.zeros(mask.shape, bool)
     inside[max(win.y0, 0) : win.y1, max(win.x0, 0) : win.x1] = True

@@ -110,7 +110,7 @@ def smooth_cmd(
     show_default=True,
     help="Starting strengths; the options below override them.",
 )
-@click.option("--smooth", "smooth_s", type=STRENGTH, help="Skin smoothing [natural: 0.5].")
+@click.option("--smooth", "smooth_s", type=STRENGTH, help="Skin smoothing [natural: 0.7].")
 @click.option("--tone", type=STRENGTH, help="Even tone: redness, blotches [natural: 0.4].")
 @click.option("--blemish", type=STRENGTH, help="Blemish removal [natural: 0.8].")
 @click.option("--whiten", type=STRENGTH, help="Hue-keeping whitening [natural: 0.2].")
@@ -133,9 +133,9 @@ def smooth_cmd(
     type=_skin_choice(),
     default="auto",
     show_default=True,
-    help="Skin segmenter run on each face crop with its landmarks (auto: the best within "
-    "beautify's speed budget, today 'classic': each face's landmarks refined by its own skin "
-    "colour); 'none' treats the whole frame as skin.",
+    help="Skin segmenter run on each face crop with its landmarks (auto: the best by "
+    "bench/skin_iou.py, today 'unet': forehead to hairline, neck and ears); 'none' treats the "
+    "whole frame as skin.",
 )
 @min_face_option
 @engine_option("retouch", "Retouching engine (auto: the best by bench/retouch.py).")

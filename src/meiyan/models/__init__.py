@@ -52,16 +52,18 @@ register(
     ModelSpec(
         name="skin-unet",
         filename="skin_unet.onnx",
-        sha256="0f2d5fea41686400c3c8b72c8d00406fa7ed52af4e49931b9d75f219ecb54b9a",
+        sha256="584386cab5cfb1e9f092e2440351e3685ad58e61c089f17af2c097536185ba0d",
         size=8_666_012,
         licence="Apache-2.0 (meiyan)",
-        data_terms="FASSEG Multipose01: research use only",
+        data_terms="LFW Part Labels: research use; CelebA-HQ: non-commercial research use "
+        "only; FASSEG Multipose01: research use only",
         commercial=False,
         engine="skin/unet",
         inputs=(("image", (None, 3, None, None)),),
         outputs=(("skin", (None, 1, None, None)),),
         card="skin_unet.md",
-        description="U-Net skin segmenter, width 0.25, trained on FASSEG Multipose01",
+        description="U-Net skin segmenter, width 0.25, trained on LFW Part Labels, FASSEG "
+        "Multipose01 and CelebA-HQ hair masks",
     )
 )
 register(

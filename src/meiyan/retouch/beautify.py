@@ -6,9 +6,10 @@ Network for Real-Time Local Retouching of Ultra High-Resolution Photo", CVPR 202
 
 1. faces are found (:func:`meiyan.face.analyze`, unless given) and each is cropped with a
    margin and reduced to a working resolution (:mod:`meiyan.retouch.crops`);
-2. a skin mask is made for the crop by the ``skin`` slot's engine (``auto``: the best within
-   beautify's budget, today ``classic``, :mod:`meiyan.retouch.face_skin`), from the face's
-   landmarks in the crop: nothing is detected again;
+2. a skin mask is made for the crop by the ``skin`` slot's engine (``auto``: the best by
+   ``bench/skin_iou.py``, today the U-Net, :mod:`meiyan.skin.unet_onnx`, from forehead to
+   hairline, neck and ears), with the face's landmarks in the crop (nothing is detected
+   again) cutting eyes, brows, lips and mouth out with margins;
 3. blemishes are detected and healed (:mod:`meiyan.retouch.blemish`), at working resolution
    to feed the next stages and at full resolution for the output;
 4. smoothing (:func:`meiyan.retouch.smooth.smooth_float`) and optional high-pass detail
@@ -39,7 +40,8 @@ from meiyan._array import Mask, check_image
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning, RetouchWarning
 from meiyan.face import DEFAULT_MIN_FACE, Face, analyze
-from meiyan.face.window import Window
+from meiyan.face.regions import region_mask
+from meiyan.face.window import Window, ramp
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
     FRECKLE_MODES,
@@ -81,7 +83,7 @@ class BeautifySettings:
     unchanged, bit for bit. The defaults are the ``natural`` preset (:data:`PRESETS`).
     """
 
-    smooth: float = 0.5
+    smooth: float = 0.7
     """Skin smoothing: the combined edge-preserving method (:func:`meiyan.smooth`)."""
     tone: float = 0.4
     """Even tone: redness, blotches and dark patches evened, shading kept."""
@@ -97,7 +99,8 @@ class BeautifySettings:
     """Edge-preserving filter of the smoothing stage."""
     skin: str = "auto"
     """Skin segmenter run on each face crop with the face's landmarks (``meiyan.skin.choices()``;
-    ``auto``: the best within beautify's budget), or ``"none"``: the whole frame is skin."""
+    ``auto``: the best by ``bench/skin_iou.py`` of those registered for beautify), or
+    ``"none"``: the whole frame is skin."""
     freckles: str = "keep"
     """What blemish removal does with freckles: ``keep``, ``reduce`` (half) or ``remove``."""
     moles: bool = False
@@ -161,10 +164,12 @@ class BeautifySettings:
 PRESETS: dict[str, BeautifySettings] = {
     "natural": BeautifySettings(),
     "strong": BeautifySettings(
-        smooth=0.8, tone=0.7, blemish=1.0, whiten=0.4, detail=0.3, texture=0.35, freckles="reduce"
+        smooth=1.0, tone=0.7, blemish=1.0, whiten=0.4, detail=0.5, texture=0.3, freckles="reduce"
     ),
 }
-"""Named starting points; ``natural`` is the default."""
+"""Named starting points; ``natural`` is the default. Inside beautify's skin mask ``natural``
+keeps under three quarters of the fine-detail energy (sigma-2 high-pass of luminance) and
+``strong`` under half, texture add-back on; hair keeps over 95% (``bench/detail_energy.py``)."""
 
 
 @dataclass
@@ -224,6 +229,27 @@ class BeautifyResult:
         return out
 
 
+_CROP_FADE = 0.08
+"""Width (face sizes) over which a segmenter's mask fades out at a crop's inner edges."""
+_SPOT_FILL = 0.04
+"""Holes in a segmenter's mask inside the face oval up to about twice this (face sizes) across
+are filled: a mole, a dark spot or a pimple is skin to be healed, whatever a network says."""
+
+
+def _fill_spots(mask: Mask, landmarks: np.ndarray, size: float) -> Mask:
+    """``mask`` with its small holes inside the face oval closed (a morphological closing,
+    worked out at a quarter of the resolution: holes of that size are smooth at that scale)."""
+    h, w = mask.shape
+    f = 4 if min(h, w) >= 64 else 1
+    small = cv2.resize(mask, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    r = max(1, round(_SPOT_FILL * size / f))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    closed = cv2.resize(cv2.morphologyEx(small, cv2.MORPH_CLOSE, disk), (w, h),
+                        interpolation=cv2.INTER_LINEAR)
+    fill = np.maximum(closed - mask, 0.0) * region_mask(landmarks, "face_oval", (h, w))
+    return mask + fill
+
+
 def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, np.ndarray]:
     """Working-resolution skin mask of a crop, and where blemishes are sought in it."""
     from meiyan.skin import SLOT as SKIN
@@ -236,11 +262,17 @@ def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, 
         masks = segmenter.in_crop(work, crop)
         return masks.skin, masks.search
     face = crop.work_face()
-    m = np.clip(segmenter(work, [face]), 0.0, 1.0)
     shape, size = work.shape[:2], crop.face_size
-    keep_out = np.maximum(
-        feature_mask(face.landmarks, shape, size), spot_exclusion_mask(face.landmarks, shape, size)
-    )
+    features = feature_mask(face.landmarks, shape, size)  # eyes, brows, lips, mouth, widened
+    # A segmenter that knows crops gives the face's skin alone (no body skin around it).
+    crop_mask = getattr(segmenter, "crop_mask", None)
+    m = crop_mask(work, face) if crop_mask is not None else segmenter(work, [face])
+    m = _fill_spots(np.clip(m, 0.0, 1.0), face.landmarks, size) * (1.0 - features)
+    # Faded to zero towards the crop's edges inside the photo: no seam where the crop ends.
+    (h, w), width = crop.face.image_shape, _CROP_FADE * size
+    m *= np.outer(ramp(shape[0], width, crop.y0 > 0, crop.y1 < h),
+                  ramp(shape[1], width, crop.x0 > 0, crop.x1 < w))
+    keep_out = np.maximum(features, spot_exclusion_mask(face.landmarks, shape, size))
     return m, m * (1.0 - keep_out)
 
 

@@ -26,9 +26,11 @@ WORK_FACE = 384
 SMALL_FACE = 100
 """Faces smaller than this (pixels) get a warning and lighter processing."""
 
-# Crop margins around the landmark box, in face sizes: neck below, ears and hairline around.
-_MARGIN = 0.35
-_MARGIN_BELOW = 0.5
+# Crop margins around the landmark box, in face sizes: neck below, ears and hairline around
+# (wide enough for the skin the U-Net finds: beautify's mask IoU on FASSEG's training photos
+# 0.852 with 0.35 and 0.5, 0.871 with these, 0.874 with 0.6 and 1.0 at 24% more pixels).
+_MARGIN = 0.5
+_MARGIN_BELOW = 0.8
 _BAND = 64  # rows per band of the full-resolution pass
 
 

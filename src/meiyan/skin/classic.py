@@ -1,5 +1,6 @@
-"""The ``classic`` skin segmenter: beautify's mask, each face's landmarks refined by its own
-skin colour (:mod:`meiyan.retouch.face_skin`), at the face crop's working resolution."""
+"""The ``classic`` skin segmenter: beautify's mask before the U-Net, each face's landmarks
+refined by its own skin colour (:mod:`meiyan.retouch.face_skin`), at the face crop's working
+resolution."""
 
 from __future__ import annotations
 

@@ -9,13 +9,15 @@ several faces overlap).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
-from meiyan._array import Mask, check_rgb, to_float32
+from meiyan._array import Mask, check_rgb, from_float32, to_float32
 from meiyan.errors import ModelError
 from meiyan.models import onnx_session
 from meiyan.skin.framing import Window, crop, face_window, paste_max, whole_image_window
@@ -37,7 +39,9 @@ class UNetSkinSegmenter:
 
     ``model`` is a registered model name or an ``.onnx`` path; ``threads`` limits onnxruntime's
     CPU threads (``None``: meiyan's thread count); ``device`` is ``cpu``, ``cuda`` or ``auto``
-    (``None``: :func:`meiyan.models.default_device`).
+    (``None``: :func:`meiyan.models.default_device`); ``guarded``: the face regions cut out of
+    the mask (``()``: the network's own output, features included as it learned them);
+    ``body``: find skin beyond the face windows too (arms, hands, shoulders).
     """
 
     needs_faces = True
@@ -47,7 +51,10 @@ class UNetSkinSegmenter:
         model: str | Path = DEFAULT_MODEL,
         threads: int | None = None,
         device: str | None = None,
+        guarded: tuple[str, ...] = GUARDED,
+        body: bool = True,
     ) -> None:
+        self.guarded, self.body = guarded, body
         self.session = onnx_session(model, threads=threads, device=device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("meiyan.model") != "skin-unet":
@@ -72,29 +79,92 @@ class UNetSkinSegmenter:
         """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
 
         Each face is segmented in its own window (:func:`meiyan.skin.framing.face_window`),
-        limited to the person and with eyes, lips and inner mouth cut out; without faces the
-        whole letterboxed image is segmented.
+        limited to the person and with the ``guarded`` features cut out; beyond the windows
+        (arms, hands, shoulders) a colour model of the skin the network found takes over
+        (:func:`meiyan.skin.body.body_skin`) when ``body`` is on. Without faces the whole
+        letterboxed image is segmented.
         """
-        from meiyan.face.person import default_person
-        from meiyan.face.window import upsample_window
-        from meiyan.skin.landmarks import remove_features
-
         check_rgb(image)
         if not faces:
             return self.predict_windows(image, [whole_image_window(*image.shape[:2])])
         windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
+        mask, person = self._faces_mask(image, faces, windows)
+        if self.body:
+            self._add_body(image, mask, person, windows)
+        return mask
+
+    def crop_mask(self, image: np.ndarray, face: Face) -> Mask:
+        """The skin of one face's crop, as beautify wants it: the face window only (no body
+        skin), limited to the person; the features are left in, for the caller to cut out
+        with its own margins."""
+        check_rgb(image)
+        window = face_window(face.landmarks, face.pose.yaw)
+        return self._faces_mask(image, [face], [window], guarded=())[0]
+
+    def _faces_mask(
+        self,
+        image: np.ndarray,
+        faces: Sequence[Face],
+        windows: Sequence[Window],
+        guarded: tuple[str, ...] | None = None,
+    ) -> tuple[Mask, Mask]:
+        """The network's mask over the face windows, limited to the person, the ``guarded``
+        features (``None``: the segmenter's) cut out; and the person mask at its small size."""
+        from meiyan.face.person import default_person
+        from meiyan.face.window import upsample_window
+        from meiyan.skin.landmarks import remove_features
+
         mask = self.predict_windows(image, windows)
         # A face window also holds background: skin-coloured walls and props are not skin. The
         # person mask is enlarged over the windows only (zero elsewhere).
         h, w = image.shape[:2]
+        small = default_person().small(image)
+        scale = (w / small.shape[1], h / small.shape[0])
         x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
         x1, y1 = min(w, max(v.x1 for v in windows)), min(h, max(v.y1 for v in windows))
         if x1 > x0 and y1 > y0:
-            small = default_person().small(image)
-            scale = (w / small.shape[1], h / small.shape[0])
             for b0 in range(y0, y1, 512):  # bands: no full-size copy of the person mask
                 b1 = min(y1, b0 + 512)
                 mask[b0:b1, x0:x1] *= upsample_window(small, scale, (x0, b0), (x1 - x0, b1 - b0))
-        for face in faces:
-            remove_features(mask, face, 0.0, GUARDED)
-        return mask
+        guarded = self.guarded if guarded is None else guarded
+        if guarded:
+            for face in faces:
+                remove_features(mask, face, 0.0, guarded)
+        return mask, small
+
+    def _add_body(
+        self, image: np.ndarray, mask: Mask, person: Mask, windows: Sequence[Window]
+    ) -> None:
+        """Skin beyond the face windows into ``mask`` (in place), worked out at the person
+        mask's size from the skin the network found."""
+        from meiyan.face.window import upsample_window
+        from meiyan.skin.body import body_skin
+
+        h, w = mask.shape
+        sh, sw = person.shape
+        fx, fy = w / sw, h / sh
+        step = max(1, int(min(fx, fy) // 2))  # read every step-th pixel before the area resize
+        rgb = cv2.resize(np.ascontiguousarray(image[::step, ::step]), (sw, sh),
+                         interpolation=cv2.INTER_AREA)
+        if rgb.dtype != np.uint8:
+            rgb = from_float32(rgb, np.uint8)
+        sure = cv2.resize(mask[::step, ::step], (sw, sh), interpolation=cv2.INTER_AREA) >= 0.9
+        covered = np.zeros((sh, sw), np.float32)
+        for win in windows:
+            small = Window(math.floor(win.x0 / fx), math.floor(win.y0 / fy),
+                           math.ceil(win.x1 / fx), math.ceil(win.y1 / fy))
+            small.paste_max(covered, np.ones(small.shape, np.float32),
+                            WINDOW_FEATHER * small.size[0])
+        body = body_skin(rgb, person, sure, covered)
+        rows = np.nonzero(body.max(axis=1) > 1 / 255)[0]
+        if rows.size == 0:
+            return
+        cols = np.nonzero(body.max(axis=0) > 1 / 255)[0]
+        bx0, by0 = max(0, math.floor((cols[0] - 1) * fx)), max(0, math.floor((rows[0] - 1) * fy))
+        bx1 = min(w, math.ceil((cols[-1] + 2) * fx))
+        by1 = min(h, math.ceil((rows[-1] + 2) * fy))
+        for b0 in range(by0, by1, 512):
+            b1 = min(by1, b0 + 512)
+            region = mask[b0:b1, bx0:bx1]
+            np.maximum(region, upsample_window(body, (fx, fy), (bx0, b0), (bx1 - bx0, b1 - b0)),
+                       out=region)
