@@ -129,12 +129,16 @@ def test_edit_tab(browser: object, server: str, tmp_path: Path,
     canvas = page.locator("#e-canvas")
     canvas.locator("input[type=file]").set_input_files(str(png))
     # The strokes must wait for the photo: drawn earlier, they land on the square 800 x 800
-    # default canvas, which the editor sends back instead of the photo.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#e-canvas canvas')]"
-        ".some(c => c.clientHeight > 0 && c.clientWidth / c.clientHeight > 1.2)",
-        timeout=60_000,
-    )
+    # default canvas, which the editor sends back instead of the photo. The canvas takes its
+    # layout size at once, so what tells is what it shows: a near-white blank (grey-level
+    # spread about 12) until the photo is drawn (about 80).
+    for _ in range(240):
+        shot = Image.open(io.BytesIO(canvas.locator("canvas").first.screenshot()))
+        if np.asarray(shot.convert("L"), np.float32).std() > 40:
+            break
+        page.wait_for_timeout(250)
+    else:
+        pytest.fail("the edit canvas never showed the uploaded photo")
     page.wait_for_timeout(1000)
     canvas.get_by_label("Brush").first.click()
     box = canvas.locator("canvas").first.bounding_box()
