@@ -110,12 +110,12 @@ def smooth_cmd(
     show_default=True,
     help="Starting strengths; the options below override them.",
 )
-@click.option("--smooth", "smooth_s", type=STRENGTH, help="Skin smoothing [natural: 0.7].")
+@click.option("--smooth", "smooth_s", type=STRENGTH, help="Skin smoothing [natural: 0.9].")
 @click.option("--tone", type=STRENGTH, help="Even tone: redness, blotches [natural: 0.4].")
 @click.option("--blemish", type=STRENGTH, help="Blemish removal [natural: 0.8].")
 @click.option("--whiten", type=STRENGTH, help="Hue-keeping whitening [natural: 0.2].")
 @click.option("--detail", type=STRENGTH, help="Lighten dark lines (high pass) [natural: 0].")
-@click.option("--texture", type=STRENGTH, help="Fine texture kept by smoothing [natural: 0.5].")
+@click.option("--texture", type=STRENGTH, help="Fine texture kept by smoothing [natural: 0.4].")
 @click.option(
     "--freckles",
     type=click.Choice(FRECKLE_MODES),

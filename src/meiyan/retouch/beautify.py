@@ -83,7 +83,7 @@ class BeautifySettings:
     unchanged, bit for bit. The defaults are the ``natural`` preset (:data:`PRESETS`).
     """
 
-    smooth: float = 0.7
+    smooth: float = 0.9
     """Skin smoothing: the combined edge-preserving method (:func:`meiyan.smooth`)."""
     tone: float = 0.4
     """Even tone: redness, blotches and dark patches evened, shading kept."""
@@ -93,7 +93,7 @@ class BeautifySettings:
     """Whitening: a hue-keeping brightening curve on skin."""
     detail: float = 0.0
     """High-pass detail reduction: dark lines and blotches lightened, fine texture kept."""
-    texture: float = 0.5
+    texture: float = 0.4
     """Share of fine skin texture given back after smoothing."""
     filter: str = "guided"
     """Edge-preserving filter of the smoothing stage."""
@@ -164,12 +164,13 @@ class BeautifySettings:
 PRESETS: dict[str, BeautifySettings] = {
     "natural": BeautifySettings(),
     "strong": BeautifySettings(
-        smooth=1.0, tone=0.7, blemish=1.0, whiten=0.4, detail=0.5, texture=0.3, freckles="reduce"
+        smooth=1.0, tone=0.7, blemish=1.0, whiten=0.4, detail=0.8, texture=0.2, freckles="reduce"
     ),
 }
-"""Named starting points; ``natural`` is the default. Inside beautify's skin mask ``natural``
-keeps under three quarters of the fine-detail energy (sigma-2 high-pass of luminance) and
-``strong`` under half, texture add-back on; hair keeps over 95% (``bench/detail_energy.py``)."""
+"""Named starting points; ``natural`` is the default. On FASSEG's labelled skin ``natural``
+keeps under three quarters of the fine-detail energy (sigma-2 high-pass of luminance);
+``strong`` keeps under half of it away from the edges of eyes, nostrils, mouth and jaw, texture
+add-back on; hair keeps over 95% (``bench/detail_energy.py``)."""
 
 
 @dataclass
