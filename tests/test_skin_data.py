@@ -115,6 +115,8 @@ def test_pack_round_trip_and_training_step(tmp_path: Path) -> None:
     image, mask, weight, _ = train[0]
     assert image.shape == (64, 64, 3) and mask.shape == weight.shape == (64, 64)
     assert task.best_metric == "val_iou"
+    calibration = task._calibration_images(4)  # what --init re-estimates BatchNorm on
+    assert calibration.shape == (4, 3, 64, 64)
     from meiyan.train.trainer import Trainer, TrainerConfig
 
     cfg = TrainerConfig(out=str(tmp_path / "run"), epochs=1, batch=2, workers=0, device="cpu",

@@ -246,11 +246,13 @@ class SkinUNetTask(Task):
         return {"unet": unet}
 
     def _calibration_images(self, n: int = 32) -> torch.Tensor:
-        """The first ``n`` photos of the data, framed for validation, as network input."""
+        """``n`` training photos of the data (of a pack: spread over its training splits),
+        framed for validation, as network input."""
         cfg = self.cfg
         if Path(cfg.data).is_file():
             pack = Pack(cfg.data)
-            picks = np.linspace(0, len(pack) - 1, n).round().astype(int)
+            train = np.nonzero(pack.split == "train")[0]
+            picks = train[np.linspace(0, len(train) - 1, n).round().astype(int)]
             data: Dataset = PackedSkinDataset(pack, picks, sorted(set(pack.dataset.tolist())),
                                               cfg.size, False)
         else:
