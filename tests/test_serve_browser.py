@@ -127,16 +127,26 @@ def test_edit_tab(browser: object, server: str, tmp_path: Path,
     page = _page(browser, server, outside)
     page.get_by_role("tab", name="Edit").click()
     canvas = page.locator("#e-canvas")
-    canvas.locator("input[type=file]").set_input_files(str(png))
-    # The strokes must wait for the photo: drawn earlier, they land on the square 800 x 800
-    # default canvas, which the editor sends back instead of the photo. The canvas takes its
-    # layout size at once, so what tells is what it shows: a near-white blank (grey-level
-    # spread about 12) until the photo is drawn (about 80).
-    for _ in range(240):
+    # Gradio's editor must have drawn its canvas before it takes a file: given one earlier it
+    # throws ("reading 'reset_layers'") and never shows it. The canvas takes its layout size at
+    # once, so what tells that the photo is in is what it shows: a near-white blank
+    # (grey-level spread about 12) until the photo is drawn (about 80). Strokes drawn before
+    # that land on the square 800 x 800 default canvas, which the editor sends back.
+    canvas.locator("canvas").first.wait_for(state="visible", timeout=60_000)
+
+    def shows_photo() -> bool:
         shot = Image.open(io.BytesIO(canvas.locator("canvas").first.screenshot()))
-        if np.asarray(shot.convert("L"), np.float32).std() > 40:
-            break
-        page.wait_for_timeout(250)
+        return float(np.asarray(shot.convert("L"), np.float32).std()) > 40
+
+    for _ in range(3):  # a file given while the editor still initialises is lost: give it again
+        canvas.locator("input[type=file]").set_input_files(str(png))
+        for _ in range(60):
+            if shows_photo():
+                break
+            page.wait_for_timeout(250)
+        else:
+            continue
+        break
     else:
         pytest.fail("the edit canvas never showed the uploaded photo")
     page.wait_for_timeout(1000)
