@@ -412,3 +412,31 @@ def test_only_missing_inputs_is_a_usage_error_but_one_missing_among_others_is_no
         "none",
     )
     assert res.exit_code == 1 and (tmp_path / "o" / "a.png").is_file()
+
+
+def test_an_interruption_during_the_clean_up_leaves_nothing_after_remove_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second interruption can cut write_file's own clean-up short; the batch runner's
+    remove_partial then removes the temporary file."""
+    from meiyan.io import atomic
+
+    def interrupted_write(fd: int) -> None:
+        raise KeyboardInterrupt  # the first interruption, while the data is flushed
+
+    real_unlink = Path.unlink
+    calls = []
+
+    def interrupted_unlink(self: Path, missing_ok: bool = False) -> None:
+        calls.append(self)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the second, as the clean-up starts
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(os, "fsync", interrupted_write)
+    monkeypatch.setattr(Path, "unlink", interrupted_unlink)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_file(tmp_path / "out.bin", b"x" * 10)
+    assert [p.name for p in tmp_path.iterdir()] == [calls[0].name]  # left behind
+    atomic.remove_partial()
+    assert list(tmp_path.iterdir()) == []

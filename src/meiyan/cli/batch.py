@@ -31,7 +31,7 @@ import click
 from tqdm import tqdm
 
 from meiyan.errors import MeiyanError
-from meiyan.io.atomic import write_file
+from meiyan.io.atomic import remove_partial, write_file
 from meiyan.io.image import write_image
 from meiyan.io.paths import check_input, collect_inputs, output_path
 
@@ -217,6 +217,7 @@ _busy = False
 def _worker_signal(signum: int, frame: object) -> None:
     if _busy:
         raise _Interrupted(signum)  # unwinds the write in progress, which removes its file
+    remove_partial()  # what an earlier interruption's unwinding may have left
     os._exit(EXIT_INTERRUPTED)
 
 
@@ -357,6 +358,7 @@ def run_batch(
                     failed += 1
                 bar.update()
     except (KeyboardInterrupt, _Interrupted):
+        remove_partial()
         if bar is not None:
             bar.close()
         click.echo("meiyan: interrupted; finished files are kept", err=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from meiyan.errors import ImageError
 
+_PARTIAL: set[Path] = set()
+"""Temporary files this process is writing: what :func:`remove_partial` removes."""
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 _BINARY = getattr(os, "O_BINARY", 0)
 
@@ -58,6 +60,7 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
             made = tmp
+            _PARTIAL.add(tmp)
         finally:
             _release(held)
         try:
@@ -67,6 +70,7 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
         if overwrite:
             os.replace(tmp, path)
             made = None
+            _PARTIAL.discard(tmp)
             return path
         try:
             os.link(tmp, path)
@@ -84,6 +88,16 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
     finally:
         if made is not None:
             made.unlink(missing_ok=True)
+            _PARTIAL.discard(made)
+
+
+def remove_partial() -> None:
+    """Remove every temporary file this process was still writing: for an interruption that
+    came while ``write_file`` was already cleaning up (a handler may run between any two
+    steps, so its own clean-up can be cut short)."""
+    for tmp in list(_PARTIAL):
+        tmp.unlink(missing_ok=True)
+        _PARTIAL.discard(tmp)
 
 
 _SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
