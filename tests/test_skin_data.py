@@ -125,10 +125,10 @@ def test_pack_round_trip_and_training_step(tmp_path: Path) -> None:
     metrics = summary["history"][0]["metrics"]
     assert {"val_iou_lfw", "val_iou_fasseg", "val_iou_celeba"} <= set(metrics)
     from meiyan.train.skin_gpu import held_out_iou
-    from meiyan.train.trainer import compact_checkpoint
+    from meiyan.train.trainer import compact_checkpoint, load_task
 
     small = compact_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "small.pt")
-    scores = held_out_iou(small, p)
+    scores = held_out_iou(load_task(small, "skin-unet"), p)
     assert set(scores) == {"fasseg", "lfw", "celeba"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from meiyan.errors import MeiyanError
 from meiyan.face.regions import region_mask
+from meiyan.face.window import Window
 from meiyan.skin.framing import crop, face_window, whole_image_window
 from meiyan.train.datasets import read_gray, read_rgb
 
@@ -98,7 +99,7 @@ READERS: dict[str, tuple[str, Callable[[Path, str], Iterator[Labelled]], tuple[s
 """Dataset name: (folder under the shared data folder, reader, its splits)."""
 
 
-def _target_crop(target: np.ndarray, win, size: int) -> np.ndarray:
+def _target_crop(target: np.ndarray, win: Window, size: int) -> np.ndarray:
     """``win`` of a label map at ``size`` x ``size``, nearest neighbour, 0 outside the photo."""
     s = size / win.size[0]
     m = np.float32([[s, 0, (0.5 - win.x0) * s - 0.5], [0, s, (0.5 - win.y0) * s - 0.5]])
@@ -143,7 +144,7 @@ def frame(item: Labelled, faces: list | None = None, size: int = STORED) -> Labe
         win = whole_image_window(*shape)
     side = round(win.size[0] * CONTEXT)
     cx, cy = (win.x0 + win.x1) / 2, (win.y0 + win.y1) / 2
-    wide = type(win).square(cx, cy, side)
+    wide = Window.square(cx, cy, side)
     return Labelled(item.dataset, item.split, item.name, crop(image, wide, size),
                     _target_crop(target, wide, size))
 

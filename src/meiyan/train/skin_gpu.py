@@ -26,9 +26,8 @@ HELD_OUT = {"fasseg": "test", "lfw": "validation", "celeba": "validation"}
 """The split of each dataset that nothing is trained or chosen on."""
 
 
-def held_out_iou(checkpoint: str | Path, pack: Pack, device: str = "cpu") -> dict[str, float]:
-    """IoU per dataset of a checkpoint's network on the pack's held-out splits."""
-    task = load_task(checkpoint, SkinUNetTask.name)
+def held_out_iou(task: SkinUNetTask, pack: Pack, device: str = "cpu") -> dict[str, float]:
+    """IoU per dataset of a loaded task's network on the pack's held-out splits."""
     net = task.nets["unet"].to(device)
     out: dict[str, float] = {}
     for name, split in HELD_OUT.items():
@@ -62,7 +61,7 @@ def main() -> None:
     for path in args.checkpoints:
         task = load_task(path, SkinUNetTask.name)
         params = sum(p.numel() for p in task.nets["unet"].parameters())
-        scores = held_out_iou(path, pack, args.device)
+        scores = held_out_iou(task, pack, args.device)
         cells = [f"{scores[n]:.3f}" if n in scores else "n/a" for n in HELD_OUT]
         print(f"| {path} | {task.cfg.width} | {params:,} | " + " | ".join(cells) + " |")
 
