@@ -468,11 +468,20 @@ def plan_heals(
     skin and clear of other spots: the one whose own low frequencies match the estimate best,
     pixel by pixel, and whose detail is about as strong as the skin around the hole (a patch
     with an edge or a highlight in it loses). Its detail is scaled down to the surroundings'
-    strength where it is stronger.
+    strength where it is stronger. The eight candidates are weighed at once, and whether a
+    patch lies in skin is read from one integral image.
     """
     h, w = image.shape[:2]
     centres = np.array([(s.x, s.y, HOLE * s.radius) for s in spots], np.float64).reshape(-1, 3)
     known_all = hole_map((h, w), spots) * mask
+    # Pixels where the mask is under 0.9, counted over any box by four lookups.
+    unsure = cv2.integral((mask < 0.9).view(np.uint8))
+    reach_out = float(_DIRECTIONS[:, 2].max())
+    steps = _DIRECTIONS[:, :2] * _DIRECTIONS[:, 2:]
+    # Holes sorted by x: each spot tests only those within reach of its candidates.
+    order = np.argsort(centres[:, 0], kind="stable")
+    centres = centres[order]
+    widest = float(centres[:, 2].max(initial=0.0))
     heals = []
     for spot, amount in zip(spots, amounts, strict=True):
         if amount <= 0:
@@ -483,48 +492,63 @@ def plan_heals(
         box = _clip_box((cx - reach, cy - reach, cx + reach + 1, cy + reach + 1), w, h)
         bx0, by0, bx1, by1 = box
         sigma = max(0.8, _BLUR * rh)
-        far = reach + math.ceil(_DIRECTIONS[:, 2].max() * rh) + math.ceil(3 * sigma) + 1
+        far = reach + math.ceil(reach_out * rh) + math.ceil(3 * sigma) + 1
         ax0, ay0, ax1, ay1 = _clip_box((cx - far, cy - far, cx + far + 1, cy + far + 1), w, h)
         area = image[ay0:ay1, ax0:ax1]
         known = known_all[ay0:ay1, ax0:ax1]
-        num = cv2.GaussianBlur(area * known[..., None], (0, 0), sigma)
-        den = cv2.GaussianBlur(known, (0, 0), sigma)
         low = cv2.GaussianBlur(area, (0, 0), sigma)
+        # The estimate is needed over the box only: blurred over the box and the kernel's
+        # reach around it (OpenCV's kernel spans 4 sigma), it is the same as over the area.
+        k = math.ceil(4 * sigma) + 1
+        ex0, ey0 = max(ax0, bx0 - k), max(ay0, by0 - k)
+        ex1, ey1 = min(ax1, bx1 + k), min(ay1, by1 + k)
+        near = known_all[ey0:ey1, ex0:ex1]
+        num = cv2.GaussianBlur(image[ey0:ey1, ex0:ex1] * near[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(near, (0, 0), sigma)
+        at = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
+        background = num[at] / np.maximum(den[at], 1e-4)[..., None]
         inner = (slice(by0 - ay0, by1 - ay0), slice(bx0 - ax0, bx1 - ax0))
-        background = num[inner] / np.maximum(den[inner], 1e-4)[..., None]
-        detail2 = np.square(area - low).sum(axis=2)
         ring = known[inner]
-        target_energy = float((detail2[inner] * ring).sum() / max(float(ring.sum()), 1e-6))
-
-        # Candidate sources: inside the area, clear of every hole.
-        offsets = np.round(_DIRECTIONS[:, :2] * (_DIRECTIONS[:, 2:] * rh)).astype(int)
-        sx = spot.x + offsets[:, 0, None]
-        sy = spot.y + offsets[:, 1, None]
-        clear = ~np.any(
-            np.hypot(centres[:, 0] - sx, centres[:, 1] - sy) < _FEATHER * rh + centres[:, 2], axis=1
-        )
-        clear &= (bx0 + offsets[:, 0] >= ax0) & (bx1 + offsets[:, 0] <= ax1)
-        clear &= (by0 + offsets[:, 1] >= ay0) & (by1 + offsets[:, 1] <= ay1)
-        target = area[inner]
-        ring = known[inner][..., None]
         ring_sum = max(float(ring.sum()), 1e-6)
-        best, best_cost, texture = None, np.inf, 1.0
-        for dx, dy in offsets[clear]:
-            if mask[by0 + dy : by1 + dy, bx0 + dx : bx1 + dx].min() < 0.9:
-                continue
-            src = (slice(by0 + dy - ay0, by1 + dy - ay0), slice(bx0 + dx - ax0, bx1 + dx - ax0))
-            ratio = math.sqrt((float(detail2[src].mean()) + 1e-8) / (target_energy + 1e-8))
-            gain = min(1.0, 1.0 / ratio)
-            # How well the fill would continue the skin around the hole.
-            fill = background + np.float32(gain) * (area[src] - low[src])
-            cost = float((np.square(fill - target) * ring).sum()) / ring_sum
-            if cost < best_cost:
-                best, best_cost, texture = (int(dx), int(dy)), cost, gain
+        target = area[inner]
+        target_energy = float((np.square(target - low[inner]).sum(axis=2) * ring).sum()) / ring_sum
+
+        # Candidate sources: inside the area, clear of every hole, wholly in sure skin.
+        offsets = np.round(steps * rh).astype(int)
+        dx, dy = offsets[:, 0], offsets[:, 1]
+        sx, sy = spot.x + dx[:, None], spot.y + dy[:, None]
+        r = (reach_out + _FEATHER) * rh + widest + 1.0
+        lo, hi = np.searchsorted(centres[:, 0], (spot.x - r, spot.x + r))
+        near_c = centres[lo:hi]
+        clear = ~np.any(
+            np.hypot(near_c[:, 0] - sx, near_c[:, 1] - sy) < _FEATHER * rh + near_c[:, 2], axis=1
+        )
+        clear &= (bx0 + dx >= ax0) & (bx1 + dx <= ax1) & (by0 + dy >= ay0) & (by1 + dy <= ay1)
+        dx, dy = dx[clear], dy[clear]
+        x0s, y0s, x1s, y1s = bx0 + dx, by0 + dy, bx1 + dx, by1 + dy
+        sure = unsure[y1s, x1s] - unsure[y0s, x1s] - unsure[y1s, x0s] + unsure[y0s, x0s] == 0
+        dx, dy = dx[sure], dy[sure]
+        best, texture = None, 0.0
+        if dx.size:
+            # The candidate windows, gathered as (n, bh, bw, ...) arrays.
+            rows = (by0 - ay0 + dy)[:, None] + np.arange(by1 - by0)[None, :]
+            cols = (bx0 - ax0 + dx)[:, None] + np.arange(bx1 - bx0)[None, :]
+            rr, cc = rows[:, :, None], cols[:, None, :]
+            detail = area[rr, cc] - low[rr, cc]
+            energy = np.einsum("nhwc,nhwc->n", detail, detail) / (ring.size)
+            ratio = np.sqrt((energy + 1e-8) / (target_energy + 1e-8))
+            gains = np.minimum(1.0, 1.0 / ratio).astype(np.float32)
+            # How well each fill would continue the skin around the hole.
+            fill = background + gains[:, None, None, None] * detail
+            fill -= target
+            costs = np.einsum("nhwc,nhwc,hw->n", fill, fill, ring)
+            i = int(np.argmin(costs))
+            best, texture = (int(dx[i]), int(dy[i])), float(gains[i])
         if best is None:
-            correction, texture = background, 0.0
+            correction = background
         else:
-            dx, dy = best
-            src = (slice(by0 + dy - ay0, by1 + dy - ay0), slice(bx0 + dx - ax0, bx1 + dx - ax0))
+            src = (slice(by0 + best[1] - ay0, by1 + best[1] - ay0),
+                   slice(bx0 + best[0] - ax0, bx1 + best[0] - ax0))
             correction = background - np.float32(texture) * low[src]
         heals.append(
             Heal(
