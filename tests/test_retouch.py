@@ -24,6 +24,7 @@ from meiyan.retouch.beautify import (
 )
 from meiyan.retouch.blemish import detect_spots, removal_strength
 from meiyan.retouch.blend import apply_gain, gain_for, scale_layer, soft_light
+from meiyan.retouch.face_skin import feature_mask
 from meiyan.retouch.tone import even_tone_layer
 from meiyan.retouch.whiten import whiten
 
@@ -179,6 +180,21 @@ def test_edits_stay_inside_the_skin_mask(sample_rgb: np.ndarray) -> None:
     for name in ("eyes", "upper_lip", "lower_lip"):
         core = cv2.erode((face.region(name, feather=0) > 0.5).astype(np.uint8), np.ones((3, 3)))
         assert mask[core > 0].max() < 0.05, name
+
+
+def test_no_step_in_the_mask_at_the_feature_margins(portrait: np.ndarray) -> None:
+    # Around eyes, brows and lips the mask fades: a hard cut-out would leave an edge between
+    # retouched skin and the untouched margin (a ring, brighter and smoother, around the eye).
+    # The sample enlarged to a 320 px face: the margins are a few pixels wide there.
+    big = cv2.resize(portrait, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    (rec,) = retouch(big, PRESETS["strong"]).crops
+    face, size = rec.crop.work_face(), rec.crop.face_size
+    hard = feature_mask(face.landmarks, rec.mask.shape, size) > 0
+    near = cv2.dilate(hard.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    m = rec.mask
+    step = np.maximum(np.abs(np.diff(m, axis=0))[:, :-1], np.abs(np.diff(m, axis=1))[:-1])
+    assert m[near & ~hard].max() > 0.5  # the margins border on retouched skin
+    assert step[(near & ~hard)[:-1, :-1]].max() < 0.35
 
 
 def test_a_big_frame_costs_only_its_face(sample_rgb: np.ndarray) -> None:

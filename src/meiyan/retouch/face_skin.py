@@ -71,8 +71,15 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def feature_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> Mask:
-    """Eyes, eyebrows, lips and mouth, dilated by their margins: ``(H, W)`` in [0, 1]."""
+def feature_mask(
+    landmarks: np.ndarray, shape: tuple[int, int], face_size: float, *, soft: bool = False
+) -> Mask:
+    """Eyes, eyebrows, lips and mouth, dilated by their margins: ``(H, W)`` in [0, 1].
+
+    ``soft``: each margin's outer edge feathered (Gaussian, the skin mask's sigma or half the
+    margin, whichever is smaller), so that a mask cut by it has no step there; the feature
+    itself stays at least 0.97.
+    """
     out = np.zeros(shape, np.uint8)
     for names, margin in _FEATURE_MARGINS.items():
         m = _to_uint8(region_mask(landmarks, list(names), shape))
@@ -80,9 +87,13 @@ def feature_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float
         if rows.size == 0:
             continue
         k = max(1, round(margin * face_size))
-        y0, y1 = max(0, rows[0] - k), min(shape[0], rows[-1] + k + 1)
-        x0, x1 = max(0, cols[0] - k), min(shape[1], cols[-1] + k + 1)
+        sigma = min(feather_sigma(face_size), 0.5 * k) if soft else 0.0
+        pad = k + math.ceil(3 * sigma)
+        y0, y1 = max(0, rows[0] - pad), min(shape[0], rows[-1] + pad + 1)
+        x0, x1 = max(0, cols[0] - pad), min(shape[1], cols[-1] + pad + 1)
         window = cv2.dilate(m[y0:y1, x0:x1], _disk(k))
+        if soft:
+            window = cv2.GaussianBlur(window, (0, 0), sigma)
         np.maximum(out[y0:y1, x0:x1], window, out=out[y0:y1, x0:x1])
     return out.astype(np.float32) * np.float32(1.0 / 255.0)
 
@@ -215,7 +226,8 @@ def _skin(
     return _feather(_inset(inside + outside, oval, px) * (1.0 - features), px)
 
 
-def _sigma(face_size: float) -> float:
+def feather_sigma(face_size: float) -> float:
+    """Gaussian sigma (pixels) of a skin mask's feathered edge for a face this large."""
     return max(1.0, _FEATHER * face_size)
 
 
@@ -223,7 +235,7 @@ def _inset(mask: np.ndarray, oval: np.ndarray, face_size: float) -> np.ndarray:
     """``mask`` with its outer edge moved ``_INSET`` feather sigmas inwards, so that the
     feathered edge's tail stays on skin. Holes well inside the oval (a dark spot, a shadow) are
     not widened, and the features have margins of their own."""
-    k = round(_INSET * _sigma(face_size))
+    k = round(_INSET * feather_sigma(face_size))
     if k == 0:
         return mask
     core = cv2.erode(oval, _disk(2 * k))
@@ -231,7 +243,8 @@ def _inset(mask: np.ndarray, oval: np.ndarray, face_size: float) -> np.ndarray:
 
 
 def _feather(mask: np.ndarray, face_size: float) -> Mask:
-    return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), _sigma(face_size)), 0, 1)
+    blurred = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), feather_sigma(face_size))
+    return np.clip(blurred, 0, 1)
 
 
-__all__ = ["FaceSkin", "face_skin", "feature_mask", "spot_exclusion_mask"]
+__all__ = ["FaceSkin", "face_skin", "feather_sigma", "feature_mask", "spot_exclusion_mask"]
