@@ -24,7 +24,7 @@ from meiyan.retouch.beautify import (
 )
 from meiyan.retouch.blemish import detect_spots, removal_strength
 from meiyan.retouch.blend import apply_gain, gain_for, scale_layer, soft_light
-from meiyan.retouch.face_skin import feature_mask
+from meiyan.retouch.face_skin import feature_mask, search_zone
 from meiyan.retouch.tone import even_tone_layer
 from meiyan.retouch.whiten import whiten
 
@@ -233,6 +233,24 @@ def test_no_face_returns_the_photo_with_a_warning() -> None:
         warnings.simplefilter("error")
         smoothed = meiyan.beautify(patch, skin="none")
     assert not np.array_equal(smoothed, patch)
+
+
+def test_blemishes_are_sought_in_the_face_and_forehead_not_on_the_neck(
+    portrait: np.ndarray,
+) -> None:
+    # As in ModelScope's face crops: the neck is smoothed and toned, not searched for spots.
+    big = cv2.resize(portrait, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    face = meiyan.analyze(big)[0]
+    zone = search_zone(face.landmarks, big.shape[:2], face.size)
+    (x, y), s = face.landmarks[10], face.size  # top of the mesh: mid-forehead
+    chin = face.landmarks[152]
+    assert zone[round(y - 0.15 * s), round(x)] == 1  # forehead above the mesh
+    assert zone[round(chin[1] + 0.3 * s), round(chin[0])] == 0  # neck
+    cheeks = face.region("cheeks", feather=0) > 0.5
+    assert zone[cheeks].min() == 1
+    res = retouch(big, PRESETS["strong"], faces=[face])
+    spots = [(sp.x, sp.y) for sp, _ in res.spots()]
+    assert len(spots) > 5 and all(zone[round(sy), round(sx)] == 1 for sx, sy in spots)
 
 
 def test_small_faces_get_a_warning_and_no_blemish_removal(sample_rgb: np.ndarray) -> None:

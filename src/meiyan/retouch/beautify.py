@@ -10,7 +10,8 @@ Network for Real-Time Local Retouching of Ultra High-Resolution Photo", CVPR 202
    ``bench/skin_iou.py``, today the U-Net, :mod:`meiyan.skin.unet_onnx`, from forehead to
    hairline, neck and ears), with the face's landmarks in the crop (nothing is detected
    again) cutting eyes, brows, lips and mouth out with margins;
-3. blemishes are detected and healed (:mod:`meiyan.retouch.blemish`), at working resolution
+3. blemishes are detected in the face and on the forehead (not the neck or the ears) and
+   healed (:mod:`meiyan.retouch.blemish`), at working resolution
    to feed the next stages and at full resolution for the output;
 4. smoothing (:func:`meiyan.retouch.smooth.smooth_float`) and optional high-pass detail
    reduction give an additive layer;
@@ -64,7 +65,7 @@ from meiyan.retouch.crops import (
     support,
     working_image,
 )
-from meiyan.retouch.face_skin import feature_mask, spot_exclusion_mask
+from meiyan.retouch.face_skin import feature_mask, search_zone, spot_exclusion_mask
 from meiyan.retouch.smooth import FILTER_SETTINGS, smooth_float, working_scale
 from meiyan.retouch.tone import even_tone_layer
 from meiyan.retouch.whiten import whiten_layer
@@ -276,8 +277,10 @@ def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, 
     (h, w), width = crop.face.image_shape, _CROP_FADE * size
     m *= np.outer(ramp(shape[0], width, crop.y0 > 0, crop.y1 < h),
                   ramp(shape[1], width, crop.x0 > 0, crop.x1 < w))
+    # Blemishes are sought in the face (its oval, a little beyond) and on the forehead, not on
+    # the neck or the ears (their folds and hair are no blemishes; fewer false alarms).
     keep_out = np.maximum(features, spot_exclusion_mask(face.landmarks, shape, size))
-    return m, m * (1.0 - keep_out)
+    return m, m * (1.0 - keep_out) * search_zone(face.landmarks, shape, size)
 
 
 def _tone_gain(

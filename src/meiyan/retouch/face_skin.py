@@ -132,6 +132,22 @@ def _below_eyes(landmarks: np.ndarray, shape: tuple[int, int], face_size: float)
     return _rise(v, -0.05 * face_size, 0.05 * face_size)
 
 
+def search_zone(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> Mask:
+    """Where blemishes are sought around a face, ``(H, W)`` float32 0 or 1: the face oval
+    widened by ``_SEARCH_REACH`` and the forehead above the eyes (up to the hairline, which the
+    skin mask sets); not the neck or the ears. Worked out at a quarter of the resolution."""
+    h, w = shape
+    f = 4 if min(h, w) >= 64 else 1
+    size = (max(1, w // f), max(1, h // f))
+    sx, sy = size[0] / w, size[1] / h
+    lm = (np.asarray(landmarks, np.float32) + 0.5) * np.array([sx, sy], np.float32) - 0.5
+    oval = region_mask(lm, "face_oval", size[::-1])
+    outside = cv2.distanceTransform((oval < 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    above = _below_eyes(lm, size[::-1], face_size / f) < 0.5
+    near = (outside < _SEARCH_REACH * face_size / f) | above
+    return cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+
+
 @dataclass(frozen=True)
 class FaceSkin:
     """Masks of one face crop, ``(H, W)`` float32 in [0, 1]."""
@@ -247,4 +263,11 @@ def _feather(mask: np.ndarray, face_size: float) -> Mask:
     return np.clip(blurred, 0, 1)
 
 
-__all__ = ["FaceSkin", "face_skin", "feather_sigma", "feature_mask", "spot_exclusion_mask"]
+__all__ = [
+    "FaceSkin",
+    "face_skin",
+    "feather_sigma",
+    "feature_mask",
+    "search_zone",
+    "spot_exclusion_mask",
+]
