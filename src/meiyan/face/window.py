@@ -140,6 +140,16 @@ class Window:
             image_shape=self.work_size[::-1],
         )
 
+    def sample(self, whole: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+        """A map of the whole image (float32, any resolution, e.g. a person mask worked out on
+        a small copy) sampled bilinearly on this window's working grid ``(h, w)``."""
+        (h, w), (sh, sw) = image_shape, whole.shape[:2]
+        fx, fy = self.scale
+        sx, sy = sw / w, sh / h
+        return upsample_window(
+            whole, (1.0 / (fx * sx), 1.0 / (fy * sy)), (self.x0 / fx, self.y0 / fy), self.work_size
+        )
+
     def local(self, points: np.ndarray) -> np.ndarray:
         """Image pixel coordinates ``(N, 2)`` in the window's own pixels (float64)."""
         return np.asarray(points, np.float64) - (self.x0, self.y0)

@@ -31,6 +31,7 @@ unchanged with a warning, unless ``skin="none"`` treats the whole frame as skin.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 
 import cv2
@@ -253,8 +254,13 @@ def _fill_spots(mask: Mask, landmarks: np.ndarray, size: float) -> Mask:
     return mask + fill
 
 
-def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, np.ndarray]:
-    """Working-resolution skin mask of a crop, and where blemishes are sought in it."""
+def _crop_masks(
+    work: np.ndarray, crop: Window, skin: str, person: Mask | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Working-resolution skin mask of a crop, and where blemishes are sought in it.
+
+    ``person``: the person mask of the whole photo at any resolution, for a segmenter that
+    uses one (worked out by the segmenter on the crop when ``None``)."""
     from meiyan.skin import SLOT as SKIN
 
     if skin == "none" or crop.face is None:
@@ -271,7 +277,12 @@ def _crop_masks(work: np.ndarray, crop: Window, skin: str) -> tuple[np.ndarray, 
     features = feature_mask(face.landmarks, shape, size, soft=True)
     # A segmenter that knows crops gives the face's skin alone (no body skin around it).
     crop_mask = getattr(segmenter, "crop_mask", None)
-    m = crop_mask(work, face) if crop_mask is not None else segmenter(work, [face])
+    if crop_mask is None:
+        m = segmenter(work, [face])
+    elif person is not None and getattr(segmenter, "uses_person", False):
+        m = crop_mask(work, face, person=crop.sample(person, crop.face.image_shape))
+    else:
+        m = crop_mask(work, face)
     m = _fill_spots(np.clip(m, 0.0, 1.0), face.landmarks, size) * (1.0 - features)
     # Faded to zero towards the crop's edges inside the photo: no seam where the crop ends.
     (h, w), width = crop.face.image_shape, _CROP_FADE * size
@@ -327,15 +338,17 @@ def _smoothing(base: np.ndarray, mask: np.ndarray, scale: float, s: BeautifySett
     return (smoothed - base) * mask[..., None]
 
 
-def _retouch_crop(out: np.ndarray, crop: Window, s: BeautifySettings) -> CropResult:
-    """Retouch one crop of ``out`` in place.
+def _retouch_crop(
+    out: np.ndarray, crop: Window, s: BeautifySettings, person: Mask | None = None
+) -> CropResult:
+    """Retouch one crop of ``out`` in place (``person``: see :func:`_crop_masks`).
 
     Once spots are found, the tone layer is predicted on a worker thread (from the skin around
     the spots, which are about to go), and so is the healing of the full-resolution crop, while
     the main thread heals the working image and smooths it.
     """
     work = working_image(out, crop)
-    mask, search = _crop_masks(work, crop, s.skin)
+    mask, search = _crop_masks(work, crop, s.skin, person)
     size = crop.face_size
     scale = size / 512.0 if crop.face is not None else working_scale(work.shape)
     x0, y0, x1, y1 = crop.box
@@ -385,14 +398,22 @@ class ClassicRetouch:
     small-face rule and the warnings stay here.
     """
 
-    def retouch_crop(self, out: np.ndarray, crop: Window, s: BeautifySettings) -> CropResult:
-        """Retouch one crop of ``out`` in place."""
-        return _retouch_crop(out, crop, s)
+    def retouch_crop(
+        self, out: np.ndarray, crop: Window, s: BeautifySettings, person: Mask | None = None
+    ) -> CropResult:
+        """Retouch one crop of ``out`` in place (``person``: the photo's person mask at any
+        resolution, or ``None``)."""
+        return _retouch_crop(out, crop, s, person)
 
     def __call__(
-        self, out: np.ndarray, faces: list[Face] | None, s: BeautifySettings
+        self,
+        out: np.ndarray,
+        faces: list[Face] | None,
+        s: BeautifySettings,
+        person: Mask | None = None,
     ) -> BeautifyResult:
-        """Retouch ``out`` (a copy of the photo, changed in place) with these faces."""
+        """Retouch ``out`` (a copy of the photo, changed in place) with these faces
+        (``person``: the photo's person mask at any resolution, when already worked out)."""
         result = BeautifyResult(out, faces=list(faces or []))
         if s.skin == "none":
             result.crops.append(self.retouch_crop(out, frame_crop(out.shape[:2]), s))
@@ -409,7 +430,7 @@ class ClassicRetouch:
                 )
                 fs = s.lighter()
             if not fs.is_identity:
-                result.crops.append(self.retouch_crop(out, face_crop(face), fs))
+                result.crops.append(self.retouch_crop(out, face_crop(face), fs, person))
         return result
 
 
@@ -458,6 +479,17 @@ def settings_of(
     return replace(settings, **overrides)
 
 
+def _person_job(image: np.ndarray, skin: str) -> Future | None:
+    """The person mask of ``image`` on the shared pool, if the beautify skin engine uses one."""
+    from meiyan.face.person import default_person
+    from meiyan.skin import SLOT as SKIN
+
+    segmenter = SKIN.get(skin, job="beautify")
+    if not (getattr(segmenter, "uses_person", False) and hasattr(segmenter, "crop_mask")):
+        return None
+    return pool().submit(default_person().small, image)
+
+
 def retouch(
     image: np.ndarray,
     settings: BeautifySettings | str | None = None,
@@ -472,9 +504,14 @@ def retouch(
         return BeautifyResult(image.copy())
     engine = SLOT.get(s.engine, job="beautify")
     out = image.astype(np.float32) if image.dtype == np.float64 else image.copy()
+    person = None
     if faces is None and s.skin != "none":
+        # A skin segmenter that uses the person mask gets the whole photo's, worked out beside
+        # the face pass (which leaves the second core mostly idle) instead of one per crop.
+        job = _person_job(out, s.skin)
         faces = analyze(out, min_face=s.min_face)
-    result = engine(out, faces, s)
+        person = job.result() if job is not None else None
+    result = engine(out, faces, s, person)
     if image.dtype == np.float64:
         result.image = out.astype(np.float64)
     return result

@@ -45,6 +45,8 @@ class UNetSkinSegmenter:
     """
 
     needs_faces = True
+    uses_person = True
+    """The network's mask is limited to MediaPipe's person mask (:mod:`meiyan.face.person`)."""
 
     def __init__(
         self,
@@ -93,13 +95,14 @@ class UNetSkinSegmenter:
             self._add_body(image, mask, person, windows)
         return mask
 
-    def crop_mask(self, image: np.ndarray, face: Face) -> Mask:
+    def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
         """The skin of one face's crop, as beautify wants it: the face window only (no body
         skin), limited to the person; the features are left in, for the caller to cut out
-        with its own margins."""
+        with its own margins. ``person``: the person probability over ``image`` at any
+        resolution (e.g. cut from a mask of the whole photo); worked out here when ``None``."""
         check_rgb(image)
         window = face_window(face.landmarks, face.pose.yaw)
-        return self._faces_mask(image, [face], [window], guarded=())[0]
+        return self._faces_mask(image, [face], [window], guarded=(), person=person)[0]
 
     def _faces_mask(
         self,
@@ -107,9 +110,11 @@ class UNetSkinSegmenter:
         faces: Sequence[Face],
         windows: Sequence[Window],
         guarded: tuple[str, ...] | None = None,
+        person: Mask | None = None,
     ) -> tuple[Mask, Mask]:
-        """The network's mask over the face windows, limited to the person, the ``guarded``
-        features (``None``: the segmenter's) cut out; and the person mask at its small size."""
+        """The network's mask over the face windows, limited to the person (``person``, or
+        worked out here), the ``guarded`` features (``None``: the segmenter's) cut out; and the
+        person mask at its small size."""
         from meiyan.face.person import default_person
         from meiyan.face.window import upsample_window
         from meiyan.skin.landmarks import remove_features
@@ -118,7 +123,7 @@ class UNetSkinSegmenter:
         # A face window also holds background: skin-coloured walls and props are not skin. The
         # person mask is enlarged over the windows only (zero elsewhere).
         h, w = image.shape[:2]
-        small = default_person().small(image)
+        small = default_person().small(image) if person is None else person
         scale = (w / small.shape[1], h / small.shape[0])
         x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
         x1, y1 = min(w, max(v.x1 for v in windows)), min(h, max(v.y1 for v in windows))

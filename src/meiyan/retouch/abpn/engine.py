@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from meiyan._array import Mask
 from meiyan.face.window import Window
 from meiyan.retouch.beautify import (
     BeautifySettings,
@@ -89,10 +90,12 @@ class AbpnRetouch(ClassicRetouch):
     def __init__(self, network: AbpnNetwork | None = None) -> None:
         self.network = network or AbpnNetwork()
 
-    def retouch_crop(self, out: np.ndarray, crop: Window, s: BeautifySettings) -> AbpnCropResult:
+    def retouch_crop(
+        self, out: np.ndarray, crop: Window, s: BeautifySettings, person: Mask | None = None
+    ) -> AbpnCropResult:
         """Retouch one crop of ``out`` in place; later crops read what earlier ones wrote."""
         work = working_image(out, crop)
-        mask, _ = _crop_masks(work, crop, s.skin)
+        mask, _ = _crop_masks(work, crop, s.skin, person)
         size = crop.face_size
         scale = size / 512.0 if crop.face is not None else working_scale(work.shape)
         found = np.zeros(mask.shape, np.float32)
