@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The skin U-Net (issue 12) on one CUDA GPU in at most 8 minutes: the seed's full width
 # (34,600,353 parameters) and the shipped width 0.25 on the same pack, each for the same
-# epochs from scratch, then both networks' IoU per dataset on the held-out splits (FASSEG test,
-# LFW validation, CelebA-HQ validation): whether width buys accuracy.
+# epochs from scratch at the shipped input size (192), then both networks' IoU per dataset on
+# the held-out splits (FASSEG test, LFW validation, CelebA-HQ validation): whether width buys
+# accuracy.
 #
 # Here, once (about 45 MiB, git-ignored):
 #   .venv/bin/meiyan train skin-pack --data ../shared/data -o runs/data/skin_pack.npz --quality 85
@@ -18,6 +19,7 @@ OUT=${OUT:-runs/gpu-out}
 PYTHON=${PYTHON:-python3}
 EPOCHS=${SKIN_EPOCHS:-30}
 SECONDS_EACH=${SKIN_SECONDS:-210}
+SIZE=${SKIN_SIZE:-192}
 PACK=runs/data/skin_pack.npz
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
@@ -28,7 +30,7 @@ for width in 1.0 0.25; do
   # shellcheck disable=SC2086  # SKIN_ARGS is a list of options
   timeout --signal=TERM "$SECONDS_EACH" "$PYTHON" -c "from meiyan.cli.main import main; main()" \
     train skin-unet --data "$PACK" --out "$run" --epochs "$EPOCHS" --batch 32 --workers 12 \
-    --val-split 0.1 --width "$width" --size 256 --loss bce+dice --schedule cosine --lr 1e-3 \
+    --val-split 0.1 --width "$width" --size "$SIZE" --loss bce+dice --schedule cosine --lr 1e-3 \
     --device cuda --seed 0 ${SKIN_ARGS:-} 2>&1 \
     | tr '\r' '\n' | grep --line-buffered -v "batch/s\]\|s/batch\]" | tee "$OUT/train_w$width.log"
   status=${PIPESTATUS[0]}

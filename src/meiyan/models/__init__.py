@@ -52,7 +52,7 @@ register(
     ModelSpec(
         name="skin-unet",
         filename="skin_unet.onnx",
-        sha256="584386cab5cfb1e9f092e2440351e3685ad58e61c089f17af2c097536185ba0d",
+        sha256="e3fd0a4d859dccf356182b205a1e17521ccedaabf1ba3cb37f31ebbecbb0704a",
         size=8_666_012,
         licence="Apache-2.0 (meiyan)",
         data_terms="LFW Part Labels: research use; CelebA-HQ: non-commercial research use "

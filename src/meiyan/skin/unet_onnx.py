@@ -127,7 +127,9 @@ class UNetSkinSegmenter:
         scale = (w / small.shape[1], h / small.shape[0])
         x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
         x1, y1 = min(w, max(v.x1 for v in windows)), min(h, max(v.y1 for v in windows))
-        if x1 > x0 and y1 > y0:
+        if x1 > x0 and y1 > y0 and small.shape == (h, w):  # given at the image's own size
+            mask[y0:y1, x0:x1] *= small[y0:y1, x0:x1]
+        elif x1 > x0 and y1 > y0:
             for b0 in range(y0, y1, 512):  # bands: no full-size copy of the person mask
                 b1 = min(y1, b0 + 512)
                 mask[b0:b1, x0:x1] *= upsample_window(small, scale, (x0, b0), (x1 - x0, b1 - b0))
