@@ -240,3 +240,19 @@ def test_mediapipe_start_up_lines_stay_off_the_terminal(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+def test_a_whole_image_map_sampled_on_a_window_matches_the_window_worked_out_alone() -> None:
+    from meiyan.face.window import Window
+
+    h, w = 900, 1200
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    full = np.sin(xx / 97.0) * np.cos(yy / 61.0)
+    small = cv2.resize(full, (300, 225), interpolation=cv2.INTER_AREA)
+    win = Window(210, 130, 810, 730).reduced(2.0)
+    got = win.sample(small, (h, w))
+    alone = cv2.resize(full[130:730, 210:810], win.work_size, interpolation=cv2.INTER_AREA)
+    assert got.shape == (300, 300)
+    assert np.abs(got - alone)[5:-5, 5:-5].max() < 0.003
+    shifted = Window(214, 130, 814, 730).reduced(2.0).sample(small, (h, w))  # 2 working px
+    assert np.abs(shifted[:, :-2] - got[:, 2:])[5:-5, 5:-5].max() < 0.003

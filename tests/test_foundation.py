@@ -146,6 +146,27 @@ def test_several_faces_in_one_call_are_all_retouched(portrait) -> None:
         assert changed[y0:y1, x0:x1].mean() > 0.3
 
 
+def test_the_person_mask_is_worked_out_once_per_photo(portrait, monkeypatch) -> None:
+    # The U-Net's crops share the photo's person mask, made beside the face pass.
+    from meiyan.face.person import PersonSegmenter
+
+    calls = []
+    small = PersonSegmenter.small
+    def counted(self, image):
+        calls.append(image.shape)
+        return small(self, image)
+
+    monkeypatch.setattr(PersonSegmenter, "small", counted)
+    pair = np.concatenate([portrait, portrait[:, ::-1]], axis=1)
+    res = retouch(pair, skin="unet")
+    assert len(res.crops) == 2 and calls == [pair.shape]
+    calls.clear()
+    given = retouch(pair, skin="unet", faces=res.faces)  # faces given: each crop its own
+    assert len(calls) == 2
+    # The two person masks differ in resolution only: the same retouch, up to a few pixels.
+    assert (np.abs(given.image.astype(int) - res.image).max(axis=2) > 2).mean() < 0.002
+
+
 def _mole(portrait: np.ndarray, face, darkness: float, radius: int) -> tuple[np.ndarray, tuple]:
     """The portrait with a dark brown spot (blue falls most) in the middle of a cheek."""
     cheeks = (face.region("cheeks", feather=0) > 0.5).astype(np.uint8)
