@@ -256,3 +256,30 @@ def test_a_whole_image_map_sampled_on_a_window_matches_the_window_worked_out_alo
     assert np.abs(got - alone)[5:-5, 5:-5].max() < 0.003
     shifted = Window(214, 130, 814, 730).reduced(2.0).sample(small, (h, w))  # 2 working px
     assert np.abs(shifted[:, :-2] - got[:, 2:])[5:-5, 5:-5].max() < 0.003
+
+
+def test_stderr_is_silenced_and_given_back_across_threads() -> None:
+    # Graphs are built on the shared pool beside the main thread: overlapping quiet sections
+    # must neither restore fd 2 under another one nor leave it pointing at /dev/null.
+    import os
+
+    from meiyan.face._quiet import _stderr_to_devnull
+
+    before = os.fstat(2)
+    inside, release = threading.Event(), threading.Event()
+
+    def second() -> None:
+        with _stderr_to_devnull():
+            inside.set()
+            release.wait(5)
+
+    with _stderr_to_devnull():
+        t = threading.Thread(target=second)
+        t.start()
+        assert inside.wait(5)
+    null = os.stat(os.devnull)
+    assert (os.fstat(2).st_ino, os.fstat(2).st_dev) == (null.st_ino, null.st_dev)  # still quiet
+    release.set()
+    t.join(5)
+    after = os.fstat(2)
+    assert (after.st_ino, after.st_dev) == (before.st_ino, before.st_dev)

@@ -11,20 +11,37 @@ from typing import Any
 
 import numpy as np
 
+_fd_lock = threading.Lock()
+_fd_users = 0
+_fd_saved: int | None = None
+
 
 @contextmanager
 def _stderr_to_devnull() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null (C++ code writes there, not to ``sys.stderr``)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    """Point file descriptor 2 at /dev/null (C++ code writes there, not to ``sys.stderr``).
+
+    File descriptors belong to the process: while several threads are inside (graphs built
+    or primed on the shared pool beside the main thread), the first one in points fd 2 at
+    /dev/null and the last one out points it back, so that none restores it under another
+    or leaves it silenced."""
+    global _fd_users, _fd_saved
+    with _fd_lock:
+        if _fd_users == 0:
+            sys.stderr.flush()
+            _fd_saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _fd_users += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
+        with _fd_lock:
+            _fd_users -= 1
+            if _fd_users == 0 and _fd_saved is not None:
+                os.dup2(_fd_saved, 2)
+                os.close(_fd_saved)
+                _fd_saved = None
 
 
 class _QuietGraph:
