@@ -107,6 +107,22 @@ def test_adaptive_on_tiny_faces(portrait: np.ndarray, face: Face, scale: float) 
     assert mean_in(m, tiny.region("cheeks", 0)) > 0.5
 
 
+def test_a_large_photo_is_segmented_on_a_reduced_copy_with_the_same_mask(
+    portrait: np.ndarray, monkeypatch
+) -> None:
+    import meiyan.skin.unet_onnx as unet_onnx
+
+    big = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 4.2 MP
+    faces = analyze(big)
+    seg = SLOT.get("unet")
+    reduced = seg(big, faces)
+    monkeypatch.setattr(unet_onnx, "WORK_PIXELS", 10**9)  # the whole photo at full size
+    full = seg(big, faces)
+    assert reduced.shape == full.shape == big.shape[:2] and reduced.dtype == np.float32
+    a, b = reduced >= 0.5, full >= 0.5
+    assert a.sum() > 0.02 * a.size and (a & b).sum() / (a | b).sum() > 0.97
+
+
 def test_no_face_face_methods_fall_back_to_the_colour_rule(no_face: np.ndarray) -> None:
     assert AdaptiveSkinSegmenter()(no_face, []).max() == 0
     for method in ("face", "adaptive", "unet", "classic", "auto"):

@@ -128,19 +128,28 @@ def skin_mask(
     """
     check_rgb(image)
     segmenter = SLOT.get(method, job=job)
+    extra: dict[str, Mask] = {}
     if segmenter.needs_faces:
         if faces is None:
+            from meiyan._threads import pool
             from meiyan.face import analyze
+            from meiyan.face.person import default_person
 
+            # A segmenter that uses the person mask gets it worked out beside the face pass,
+            # which leaves the second core mostly idle.
+            uses = getattr(segmenter, "uses_person", False)
+            person_job = pool().submit(default_person().small, image) if uses else None
             faces = analyze(image)
+            if person_job is not None:
+                extra["person"] = person_job.result()
         if not faces:
             warnings.warn(
                 f"no face found: skin from the {FALLBACK!r} colour rule instead",
                 NoFaceWarning,
                 stacklevel=2,
             )
-            segmenter = SLOT.get(FALLBACK)
-    mask = segmenter(image, faces or ()).astype(np.float32, copy=False)
+            segmenter, extra = SLOT.get(FALLBACK), {}
+    mask = segmenter(image, faces or (), **extra).astype(np.float32, copy=False)
     return np.clip(mask, 0.0, 1.0, out=mask)
 
 

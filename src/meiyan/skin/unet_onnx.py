@@ -32,6 +32,8 @@ WINDOW_FEATHER = 0.02
 # the network is unsure (small faces). Eyebrows are left to the network: the mesh's brow polygons
 # reach into skin (cutting them costs 0.006 test IoU; these three cost 0.0002).
 GUARDED = ("eyes", "upper_lip", "lower_lip", "inner_mouth")
+WORK_PIXELS = 2_100_000
+"""Photos larger than this (a 1080p frame) are segmented on a reduced copy."""
 
 
 class UNetSkinSegmenter:
@@ -77,22 +79,38 @@ class UNetSkinSegmenter:
         # Sigmoid outputs, resized bilinearly, faded and maxed, stay in [0, 1]: no clip needed.
         return out
 
-    def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> Mask:
+    def __call__(
+        self, image: np.ndarray, faces: Sequence[Face], person: Mask | None = None
+    ) -> Mask:
         """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
 
         Each face is segmented in its own window (:func:`meiyan.skin.framing.face_window`),
-        limited to the person and with the ``guarded`` features cut out; beyond the windows
-        (arms, hands, shoulders) a colour model of the skin the network found takes over
-        (:func:`meiyan.skin.body.body_skin`) when ``body`` is on. Without faces the whole
-        letterboxed image is segmented.
+        limited to the person (``person`` at any resolution, or worked out here) and with the
+        ``guarded`` features cut out; beyond the windows (arms, hands, shoulders) a colour model
+        of the skin the network found takes over (:func:`meiyan.skin.body.body_skin`) when
+        ``body`` is on. Without faces the whole letterboxed image is segmented. A photo over
+        :data:`WORK_PIXELS` is segmented on a reduced copy and the mask enlarged once: the
+        network sees each window at 192 pixels and the person and body masks are coarser
+        still, so full resolution would add nothing but time.
         """
         check_rgb(image)
+        h, w = image.shape[:2]
+        f = math.sqrt(h * w / WORK_PIXELS)
+        if f > 1.25:
+            size = (max(1, round(w / f)), max(1, round(h / f)))
+            step = max(1, int(f // 2))  # every step-th pixel first: INTER_AREA reads fewer
+            small = cv2.resize(
+                np.ascontiguousarray(image[::step, ::step]), size, interpolation=cv2.INTER_AREA
+            )
+            sx, sy = size[0] / w, size[1] / h
+            faces = [face.rescaled(sx, sy, (size[1], size[0])) for face in faces]
+            return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
         if not faces:
-            return self.predict_windows(image, [whole_image_window(*image.shape[:2])])
+            return self.predict_windows(image, [whole_image_window(h, w)])
         windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
-        mask, person = self._faces_mask(image, faces, windows)
+        mask, small_person = self._faces_mask(image, faces, windows, person=person)
         if self.body:
-            self._add_body(image, mask, person, windows)
+            self._add_body(image, mask, small_person, windows)
         return mask
 
     def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
