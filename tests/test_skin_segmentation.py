@@ -123,6 +123,14 @@ def test_a_large_photo_is_segmented_on_a_reduced_copy_with_the_same_mask(
     assert a.sum() > 0.02 * a.size and (a & b).sum() / (a | b).sum() > 0.97
 
 
+def test_the_unet_mask_is_zero_away_from_skin(portrait: np.ndarray, face: Face) -> None:
+    # Sigmoid outputs are never 0; under one 8-bit level they are, so that jobs work on the
+    # skin, not on the whole face window.
+    m = SLOT.get("unet")(portrait, [face])
+    assert not ((m > 0) & (m < 1 / 255)).any()
+    assert (m > 0).mean() < 1.5 * (m >= 0.5).mean()
+
+
 def test_no_face_face_methods_fall_back_to_the_colour_rule(no_face: np.ndarray) -> None:
     assert AdaptiveSkinSegmenter()(no_face, []).max() == 0
     for method in ("face", "adaptive", "unet", "classic", "auto"):

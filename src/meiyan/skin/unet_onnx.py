@@ -34,6 +34,15 @@ WINDOW_FEATHER = 0.02
 GUARDED = ("eyes", "upper_lip", "lower_lip", "inner_mouth")
 WORK_PIXELS = 2_100_000
 """Photos larger than this (a 1080p frame) are segmented on a reduced copy."""
+FAINT = 1.0 / 255.0
+"""Skin probabilities under this (one 8-bit level) are 0."""
+
+
+def _sparse(mask: Mask) -> Mask:
+    """``mask`` (changed in place) with what is under :data:`FAINT` made 0: sigmoid outputs
+    are never 0, and jobs should work where there is skin, not over every face window."""
+    mask[mask < FAINT] = 0.0
+    return mask
 
 
 class UNetSkinSegmenter:
@@ -106,12 +115,12 @@ class UNetSkinSegmenter:
             faces = [face.rescaled(sx, sy, (size[1], size[0])) for face in faces]
             return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
         if not faces:
-            return self.predict_windows(image, [whole_image_window(h, w)])
+            return _sparse(self.predict_windows(image, [whole_image_window(h, w)]))
         windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
         mask, small_person = self._faces_mask(image, faces, windows, person=person)
         if self.body:
             self._add_body(image, mask, small_person, windows)
-        return mask
+        return _sparse(mask)
 
     def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
         """The skin of one face's crop, as beautify wants it: the face window only (no body
@@ -120,7 +129,7 @@ class UNetSkinSegmenter:
         resolution (e.g. cut from a mask of the whole photo); worked out here when ``None``."""
         check_rgb(image)
         window = face_window(face.landmarks, face.pose.yaw)
-        return self._faces_mask(image, [face], [window], guarded=(), person=person)[0]
+        return _sparse(self._faces_mask(image, [face], [window], guarded=(), person=person)[0])
 
     def _faces_mask(
         self,
