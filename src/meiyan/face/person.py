@@ -8,7 +8,7 @@ The general model (256x256 input) of MediaPipe 0.10.21, after the MobileNetV3-ba
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -17,6 +17,9 @@ from meiyan._array import Mask, check_rgb, from_float32
 from meiyan.errors import ModelError
 from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
+
+if TYPE_CHECKING:
+    from meiyan.face.record import Face
 
 
 class PersonSegmenter:
@@ -82,3 +85,17 @@ def default_person() -> PersonSegmenter:
 def person_mask(image: np.ndarray) -> Mask:
     """Soft person mask ``(H, W)`` float32 in [0, 1] with the shared :class:`PersonSegmenter`."""
     return default_person()(image)
+
+
+def analyze_with_person(
+    image: np.ndarray, *, min_face: float | None = None, person: bool = True
+) -> tuple[list[Face], Mask | None]:
+    """:func:`meiyan.face.analyze` of ``image`` and, when ``person``, its person mask at the
+    segmenter's small size (:meth:`PersonSegmenter.small`), worked out beside the face pass on
+    the shared pool: the face pass leaves the second core mostly idle."""
+    from meiyan._threads import pool
+    from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
+
+    job = pool().submit(default_person().small, image) if person else None
+    faces = analyze(image, min_face=DEFAULT_MIN_FACE if min_face is None else min_face)
+    return faces, (job.result() if job is not None else None)

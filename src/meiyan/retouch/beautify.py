@@ -31,7 +31,6 @@ unchanged with a warning, unless ``skin="none"`` treats the whole frame as skin.
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 
 import cv2
@@ -41,7 +40,8 @@ from meiyan import engines
 from meiyan._array import Mask, check_image
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning, RetouchWarning
-from meiyan.face import DEFAULT_MIN_FACE, Face, analyze
+from meiyan.face import DEFAULT_MIN_FACE, Face
+from meiyan.face.person import analyze_with_person
 from meiyan.face.regions import region_mask
 from meiyan.face.window import Window, ramp
 from meiyan.filters.highpass import highpass_reduce
@@ -479,15 +479,12 @@ def settings_of(
     return replace(settings, **overrides)
 
 
-def _person_job(image: np.ndarray, skin: str) -> Future | None:
-    """The person mask of ``image`` on the shared pool, if the beautify skin engine uses one."""
-    from meiyan.face.person import default_person
+def _uses_person(skin: str) -> bool:
+    """Whether beautify's skin engine ``skin`` limits its crop masks to the person mask."""
     from meiyan.skin import SLOT as SKIN
 
     segmenter = SKIN.get(skin, job="beautify")
-    if not (getattr(segmenter, "uses_person", False) and hasattr(segmenter, "crop_mask")):
-        return None
-    return pool().submit(default_person().small, image)
+    return getattr(segmenter, "uses_person", False) and hasattr(segmenter, "crop_mask")
 
 
 def retouch(
@@ -506,11 +503,9 @@ def retouch(
     out = image.astype(np.float32) if image.dtype == np.float64 else image.copy()
     person = None
     if faces is None and s.skin != "none":
-        # A skin segmenter that uses the person mask gets the whole photo's, worked out beside
-        # the face pass (which leaves the second core mostly idle) instead of one per crop.
-        job = _person_job(out, s.skin)
-        faces = analyze(out, min_face=s.min_face)
-        person = job.result() if job is not None else None
+        # A skin segmenter that uses the person mask gets the whole photo's, made beside the
+        # face pass, instead of one per crop.
+        faces, person = analyze_with_person(out, min_face=s.min_face, person=_uses_person(s.skin))
     result = engine(out, faces, s, person)
     if image.dtype == np.float64:
         result.image = out.astype(np.float64)

@@ -131,17 +131,13 @@ def skin_mask(
     extra: dict[str, Mask] = {}
     if segmenter.needs_faces:
         if faces is None:
-            from meiyan._threads import pool
-            from meiyan.face import analyze
-            from meiyan.face.person import default_person
+            from meiyan.face.person import analyze_with_person
 
-            # A segmenter that uses the person mask gets it worked out beside the face pass,
-            # which leaves the second core mostly idle.
+            # A segmenter that uses the person mask gets it made beside the face pass.
             uses = getattr(segmenter, "uses_person", False)
-            person_job = pool().submit(default_person().small, image) if uses else None
-            faces = analyze(image)
-            if person_job is not None:
-                extra["person"] = person_job.result()
+            faces, person = analyze_with_person(image, person=uses)
+            if person is not None:
+                extra["person"] = person
         if not faces:
             warnings.warn(
                 f"no face found: skin from the {FALLBACK!r} colour rule instead",
