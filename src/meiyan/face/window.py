@@ -254,6 +254,12 @@ def upsample_window(
         ],
         np.float64,
     )
+    # Same resolution at a whole-pixel offset, inside ``src``: the samples are its pixels.
+    (w, h), x, y = size, m[0, 2], m[1, 2]
+    if fx == fy == 1.0 and x == int(x) and y == int(y):
+        x0, y0 = int(x), int(y)
+        if x0 >= 0 and y0 >= 0 and x0 + w <= src.shape[1] and y0 + h <= src.shape[0]:
+            return src[y0 : y0 + h, x0 : x0 + w].copy()
     return cv2.warpAffine(
         src,
         m,

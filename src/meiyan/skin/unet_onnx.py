@@ -38,6 +38,14 @@ FAINT = 1.0 / 255.0
 """Skin probabilities under this (one 8-bit level) are 0."""
 
 
+def _shrink(image: np.ndarray, size: tuple[int, int], factor: float) -> np.ndarray:
+    """``image`` reduced ``factor`` times to ``size`` ``(w, h)`` by area averaging, every
+    ``factor // 2``-th pixel read first (the same result to within noise, fewer pixels read)."""
+    step = max(1, int(factor // 2))
+    sampled = np.ascontiguousarray(image[::step, ::step])
+    return cv2.resize(sampled, size, interpolation=cv2.INTER_AREA)
+
+
 def _sparse(mask: Mask) -> Mask:
     """``mask`` (changed in place) with what is under :data:`FAINT` made 0: sigmoid outputs
     are never 0, and jobs should work where there is skin, not over every face window."""
@@ -107,10 +115,7 @@ class UNetSkinSegmenter:
         f = math.sqrt(h * w / WORK_PIXELS)
         if f > 1.25:
             size = (max(1, round(w / f)), max(1, round(h / f)))
-            step = max(1, int(f // 2))  # every step-th pixel first: INTER_AREA reads fewer
-            small = cv2.resize(
-                np.ascontiguousarray(image[::step, ::step]), size, interpolation=cv2.INTER_AREA
-            )
+            small = _shrink(image, size, f)
             sx, sy = size[0] / w, size[1] / h
             faces = [face.rescaled(sx, sy, (size[1], size[0])) for face in faces]
             return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -154,9 +159,7 @@ class UNetSkinSegmenter:
         scale = (w / small.shape[1], h / small.shape[0])
         x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
         x1, y1 = min(w, max(v.x1 for v in windows)), min(h, max(v.y1 for v in windows))
-        if x1 > x0 and y1 > y0 and small.shape == (h, w):  # given at the image's own size
-            mask[y0:y1, x0:x1] *= small[y0:y1, x0:x1]
-        elif x1 > x0 and y1 > y0:
+        if x1 > x0 and y1 > y0:
             for b0 in range(y0, y1, 512):  # bands: no full-size copy of the person mask
                 b1 = min(y1, b0 + 512)
                 mask[b0:b1, x0:x1] *= upsample_window(small, scale, (x0, b0), (x1 - x0, b1 - b0))
@@ -177,12 +180,10 @@ class UNetSkinSegmenter:
         h, w = mask.shape
         sh, sw = person.shape
         fx, fy = w / sw, h / sh
-        step = max(1, int(min(fx, fy) // 2))  # read every step-th pixel before the area resize
-        rgb = cv2.resize(np.ascontiguousarray(image[::step, ::step]), (sw, sh),
-                         interpolation=cv2.INTER_AREA)
+        rgb = _shrink(image, (sw, sh), min(fx, fy))
         if rgb.dtype != np.uint8:
             rgb = from_float32(rgb, np.uint8)
-        sure = cv2.resize(mask[::step, ::step], (sw, sh), interpolation=cv2.INTER_AREA) >= 0.9
+        sure = _shrink(mask, (sw, sh), min(fx, fy)) >= 0.9
         covered = np.zeros((sh, sw), np.float32)
         for win in windows:
             small = Window(math.floor(win.x0 / fx), math.floor(win.y0 / fy),
@@ -190,10 +191,10 @@ class UNetSkinSegmenter:
             small.paste_max(covered, np.ones(small.shape, np.float32),
                             WINDOW_FEATHER * small.size[0])
         body = body_skin(rgb, person, sure, covered)
-        rows = np.nonzero(body.max(axis=1) > 1 / 255)[0]
+        rows = np.nonzero(body.max(axis=1) > FAINT)[0]
         if rows.size == 0:
             return
-        cols = np.nonzero(body.max(axis=0) > 1 / 255)[0]
+        cols = np.nonzero(body.max(axis=0) > FAINT)[0]
         bx0, by0 = max(0, math.floor((cols[0] - 1) * fx)), max(0, math.floor((rows[0] - 1) * fy))
         bx1 = min(w, math.ceil((cols[-1] + 2) * fx))
         by1 = min(h, math.ceil((rows[-1] + 2) * fy))
