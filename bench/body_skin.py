@@ -21,13 +21,13 @@ import time
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from meiyan.face import analyze
 from meiyan.skin import SLOT
 from meiyan.skin.framing import face_window
 from meiyan.skin.unet_onnx import UNetSkinSegmenter
+from meiyan.train.datasets import read_gray, read_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEIYAN_DATA", REPO.parent / "shared" / "data"))
@@ -46,13 +46,13 @@ def main() -> None:
         "unet (face windows only)": UNetSkinSegmenter(body=False),
         "adaptive": SLOT.get("adaptive"),
     }
-    sums = {name: np.zeros(3) for name in methods}  # found, called, right (outside windows)
+    sums = {name: np.zeros(2) for name in methods}  # right, called (outside the windows)
     times: dict[str, list[float]] = {name: [] for name in methods}
     truth_total, photos = 0, 0
     paths = sorted((root / "images").glob("*.jpg"))[: args.limit]
     for path in paths:
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        truth = cv2.imread(str(root / "labels" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) == 1
+        rgb = read_rgb(path)
+        truth = read_gray(root / "labels" / f"{path.stem}.png") == 1
         faces = analyze(rgb)
         if len(faces) != 1:
             continue
@@ -70,13 +70,12 @@ def main() -> None:
                 start = time.perf_counter()
                 pred = seg(rgb, faces) >= 0.5
                 times[name].append(1000 * (time.perf_counter() - start))
-            sums[name] += [(pred & truth & outside).sum(), (pred & outside).sum(),
-                           (pred & truth & outside).sum()]
+            sums[name] += [(pred & truth & outside).sum(), (pred & outside).sum()]
     print(f"LFW Part Labels validation: {photos} photos with labelled skin outside the face "
           f"window ({truth_total:,} pixels)\n")
     print("| method | recall outside | precision outside | IoU outside | ms/photo |")
     print("|---|---:|---:|---:|---:|")
-    for name, (right, called, _) in sums.items():
+    for name, (right, called) in sums.items():
         recall = right / max(truth_total, 1)
         precision = right / max(called, 1)
         iou = right / max(truth_total + called - right, 1)

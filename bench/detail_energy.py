@@ -35,6 +35,7 @@ import numpy as np
 
 from meiyan import BeautifySettings, analyze, beautify
 from meiyan.retouch.beautify import retouch
+from meiyan.train.datasets import read_gray, read_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEIYAN_DATA", REPO.parent / "shared" / "data"))
@@ -58,8 +59,8 @@ def load(split_dir: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(stem, RGB uint8 image, label map)`` for every labelled photo."""
     items = []
     for path in sorted((split_dir / "images").glob("*.jpg")):
-        label = cv2.imread(str(split_dir / "labels" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
-        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        label = read_gray(split_dir / "labels" / f"{path.stem}.png")
+        image = read_rgb(path)
         items.append((path.stem, image, label))
     return items
 

@@ -50,11 +50,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from meiyan.face import Face, analyze
 from meiyan.skin import FALLBACK, SLOT, choices, skin_mask
+from meiyan.train.datasets import read_gray, read_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MEIYAN_DATA", REPO.parent / "shared" / "data"))
@@ -94,14 +94,6 @@ def spread(paths: list[Path], limit: int | None) -> list[Path]:
     if limit is None or limit >= len(paths):
         return paths
     return [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-def read_gray(path: Path) -> np.ndarray:
-    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
 
 
 @dataclass

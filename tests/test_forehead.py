@@ -17,6 +17,7 @@ import pytest
 from meiyan import beautify
 from meiyan.face import analyze
 from meiyan.retouch.beautify import BeautifySettings
+from meiyan.train.datasets import read_gray, read_rgb
 
 MESH_TOP = 10  # MediaPipe face-mesh landmark at the top of the forehead's midline
 BAND = (0.03, 0.09)  # rows this far (face sizes) above and below the mesh top are compared
@@ -48,9 +49,9 @@ def test_forehead_retouched_above_the_mesh_as_below(real_data: Path) -> None:
     settings = BeautifySettings.preset("strong")
     ratios = []
     for path in photos:
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        rgb = read_rgb(path)
         rgb = cv2.resize(rgb, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_CUBIC)
-        label = cv2.imread(str(path.parent.parent / "labels" / f"{path.stem}.png"), 0)
+        label = read_gray(path.parent.parent / "labels" / f"{path.stem}.png")
         skin = cv2.resize(label, rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST) == 1
         faces = analyze(rgb)
         if len(faces) != 1:

@@ -13,6 +13,7 @@ import pytest
 
 from meiyan.face import analyze
 from meiyan.skin import skin_mask
+from meiyan.train.datasets import read_gray, read_rgb
 
 HAIR_SKIN = 0.05
 """Share of CelebA-HQ validation hair marked skin (mask >= 0.5) allowed: as the mean of the
@@ -38,8 +39,8 @@ def test_hair_is_not_skin_on_celeba(real_data: Path) -> None:
         pytest.skip(f"{celeba} not found (../shared/data or $MEIYAN_DATA)")
     shares, no_face = {}, []
     for path in sorted((celeba / "images").glob("*.jpg")):
-        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        hair = cv2.imread(str(celeba / "hair" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) >= 128
+        image = read_rgb(path)
+        hair = read_gray(celeba / "hair" / f"{path.stem}.png") >= 128
         if not hair.any():
             continue
         faces = analyze(image)
