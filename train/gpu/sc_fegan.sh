@@ -13,6 +13,8 @@
 #   --batch 2 --workers 0 --threads 1 --epochs 2 --warmup-epochs 1" bash train/gpu/sc_fegan.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=train/gpu/common.sh
+source train/gpu/common.sh
 OUT=${OUT:-runs/gpu-out}
 PYTHON=${PYTHON:-python3}
 SECONDS_LEFT=${SC_FEGAN_SECONDS:-420}
@@ -20,19 +22,11 @@ RUN=${SC_FEGAN_RUN:-/tmp/sc-fegan-gpu}
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 rm -rf "$RUN"
-set +e
 # shellcheck disable=SC2086  # SC_FEGAN_ARGS is a list of options
-timeout --signal=TERM "$SECONDS_LEFT" "$PYTHON" -m meiyan.train.sc_fegan_cli \
+timed_train "$SECONDS_LEFT" "$OUT/train.log" "$PYTHON" -m meiyan.train.sc_fegan_cli \
   --data runs/data/sc_fegan.npz --vgg runs/data/vgg16_hed_pool3.h5 --out "$RUN" \
   --size 256 --width 0.25 --lr 2e-4 --device cuda --no-amp --batch 16 --workers 12 \
-  --epochs 1000 --warmup-epochs 40 --perceptual-size 256 ${SC_FEGAN_ARGS:-} 2>&1 \
-  | tr '\r' '\n' | grep --line-buffered -v "batch/s\]\|s/batch\]" | tee "$OUT/train.log"
-status=${PIPESTATUS[0]}
-set -e
-if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
-  echo "training failed with status $status" >&2
-  exit "$status"
-fi
+  --epochs 1000 --warmup-epochs 40 --perceptual-size 256 ${SC_FEGAN_ARGS:-}
 "$PYTHON" -m meiyan.train.sc_fegan_gpu compact "$RUN/best.pt" "$OUT/sc_fegan_gpu.pt"
 cp "$RUN/log.jsonl" "$OUT/log.jsonl"
 last=$(ls "$RUN"/samples/*.jpg | tail -1)

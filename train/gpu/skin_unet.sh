@@ -15,6 +15,8 @@
 #   SKIN_SECONDS=120 bash train/gpu/skin_unet.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=train/gpu/common.sh
+source train/gpu/common.sh
 OUT=${OUT:-runs/gpu-out}
 PYTHON=${PYTHON:-python3}
 EPOCHS=${SKIN_EPOCHS:-30}
@@ -26,19 +28,12 @@ mkdir -p "$OUT"
 for width in 1.0 0.25; do
   run=/tmp/skin-unet-w$width
   rm -rf "$run"
-  set +e
   # shellcheck disable=SC2086  # SKIN_ARGS is a list of options
-  timeout --signal=TERM "$SECONDS_EACH" "$PYTHON" -c "from meiyan.cli.main import main; main()" \
+  timed_train "$SECONDS_EACH" "$OUT/train_w$width.log" \
+    "$PYTHON" -c "from meiyan.cli.main import main; main()" \
     train skin-unet --data "$PACK" --out "$run" --epochs "$EPOCHS" --batch 32 --workers 12 \
     --val-split 0.1 --width "$width" --size "$SIZE" --loss bce+dice --schedule cosine --lr 1e-3 \
-    --device cuda --seed 0 ${SKIN_ARGS:-} 2>&1 \
-    | tr '\r' '\n' | grep --line-buffered -v "batch/s\]\|s/batch\]" | tee "$OUT/train_w$width.log"
-  status=${PIPESTATUS[0]}
-  set -e
-  if [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; then
-    echo "training width $width failed with status $status" >&2
-    exit "$status"
-  fi
+    --device cuda --seed 0 ${SKIN_ARGS:-}
   cp "$run/log.jsonl" "$OUT/log_w$width.jsonl"
 done
 "$PYTHON" -m meiyan.train.skin_gpu report "$PACK" /tmp/skin-unet-w1.0/best.pt \
