@@ -283,3 +283,32 @@ def test_stderr_is_silenced_and_given_back_across_threads() -> None:
     t.join(5)
     after = os.fstat(2)
     assert (after.st_ino, after.st_dev) == (before.st_ino, before.st_dev)
+
+
+@pytest.mark.slow
+def test_the_default_pass_finds_every_face_of_the_default_size_in_composed_scenes(
+    real_data: Path,
+) -> None:
+    """Issue 18: at the default smallest face, recall on ``bench/faces.py``'s scenes (FASSEG
+    heads pasted into wide frames, seed 0) is the tiled path's, 1.0, with no false faces. The
+    face the whole-image pass used to miss is cut by the frame's top edge."""
+    import importlib.util
+
+    if not (real_data / "fasseg-multipose").is_dir():
+        pytest.skip(f"fasseg-multipose not found in {real_data}")
+    path = Path(__file__).resolve().parents[1] / "bench" / "faces.py"
+    spec = importlib.util.spec_from_file_location("bench_faces", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.DATA = real_data
+    rng = np.random.default_rng(0)
+    heads = bench.cutouts()
+    found, false = [], 0
+    for i in range(24):
+        img, placed = bench.scene(heads, (1080, 1920) if i % 4 else (3000, 4000), rng)
+        faces = analyze(img)
+        hits = bench.hits(faces, [box for box, _ in placed])
+        found += [ok for ok, (_, share) in zip(hits, placed, strict=True) if share >= 0.08]
+        false += len(faces) - sum(hits)
+    assert len(found) >= 20 and all(found), f"{found.count(False)} of {len(found)} missed"
+    assert false == 0

@@ -52,6 +52,11 @@ SEARCH_FLOOR = 0.02
 """Smallest face searched for before a photo is called faceless."""
 _LEVEL0_SIZE = 256  # long side of the copy the short-range detector sees
 _TILE_SIZE = 192  # the full-range model's input size
+_SHORT_SIZE = 128  # the short-range model's input size
+# Score the short-range model's finds on a square must reach: it sees faces there that are
+# smaller than it was made for, and at the detector's own 0.5 it took a patch of a colourful
+# background for a face (bench/faces.py; 0.6 to 0.8 find the same faces there).
+_SQUARE_SHORT_SCORE = 0.7
 # Landmark crop sides, in detector-box sides, tried in turn until the mesh finds the face (the
 # second and third rescue some profile faces).
 _CROP_SCALES = (2.0, 1.6, 2.6)
@@ -197,7 +202,9 @@ class FaceDetector:
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         dets = self._run_detector("short", small, (0, 0, w, h))
         # The full-range model on squares of the short side: a letterbox of a wide photo would
-        # spend its input on padding (a 16:9 frame's faces would be 0.56 times as large).
+        # spend its input on padding (a 16:9 frame's faces would be 0.56 times as large). On a
+        # photo of several squares the short-range model looks at each too: it finds faces
+        # that the frame's edge cuts, which the full-range one misses.
         short, long = min(h, w), max(h, w)
         n = math.ceil(long / short)
         for i in range(n):
@@ -207,6 +214,11 @@ class FaceDetector:
             if short > _TILE_SIZE:
                 square = cv2.resize(square, (_TILE_SIZE, _TILE_SIZE), interpolation=cv2.INTER_AREA)
             dets += self._run_detector("full", square, (x, y, short, short))
+            if n > 1:
+                if short > _SHORT_SIZE:
+                    square = cv2.resize(square, (_SHORT_SIZE,) * 2, interpolation=cv2.INTER_AREA)
+                found = self._run_detector("short", square, (x, y, short, short))
+                dets += [d for d in found if d.score >= _SQUARE_SHORT_SCORE]
         for level in tile_levels(h, w, _DETECTOR_MIN_FACE):
             side = level[0][2]
             # One shrunk copy per level, so each tile is a slice at the model's input size.
