@@ -177,6 +177,47 @@ def train_skin_unet(**opts: Any) -> None:
                f"checkpoints in {summary['out']}")
 
 
+@train.command("psgan")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="A pack from `meiyan train psgan-pack`, or the shared data folder (packed "
+              "into ~/.cache/meiyan/data first).")
+@trainer_options("psgan", epochs=20, batch=4)
+@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--warmup-epochs", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Epochs of the cheap losses alone (L1 to the target, cycle): for CPU.")
+@click.option("--worn", default=0.2, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of training sources already wearing another look.")
+@click.option("--vgg", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="VGG-16 weights (.h5 or .pth) for the perceptual loss [default: HED's trunk].")
+@click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Start the generator from an official G.pth or a psgan checkpoint.")
+@click.option("--limit", default=None, type=click.IntRange(min=2),
+              help="Train on the first N faces of the pack only.")
+@click.option("--val-limit", default=32, show_default=True, type=click.IntRange(min=2),
+              help="Held-out faces whose triples validate.")
+def train_psgan(**opts: Any) -> None:
+    """Train PSGAN on synthetic triples (virtual looks on bare faces)."""
+    _need_torch()
+    from meiyan.train.psgan_data import cached_pack
+    from meiyan.train.tasks.psgan import PSGANConfig, PSGANTask
+
+    data = Path(opts["data"])
+    if data.is_dir():
+        data = cached_pack(data, progress=click.echo)
+    try:
+        task = PSGANTask(PSGANConfig(
+            data=str(data), lr=opts["lr"], warmup_epochs=opts["warmup_epochs"],
+            worn=opts["worn"], vgg=opts["vgg"], init=opts["init"], limit=opts["limit"],
+            val_limit=opts["val_limit"],
+        ))
+    except (ValueError, MeiyanError) as e:
+        raise click.ClickException(str(e)) from e
+    summary = _fit(task, opts)
+    best = summary["best"]
+    click.echo(f"best {best['metric']} {best['value']:.2f} dB (epoch {best['epoch']}); "
+               f"checkpoints in {summary['out']}")
+
+
 @click.group()
 def export() -> None:
     """Export a trained network to ONNX (needs the `train` extra)."""
@@ -206,11 +247,13 @@ for _name in TASKS:
 
 def _register_task_commands() -> None:
     """The networks whose training has options of its own have their own commands."""
+    from meiyan.train.psgan_data import train_psgan_pack
     from meiyan.train.sc_fegan_cli import train_sc_fegan
     from meiyan.train.tasks.abpn_cli import train_abpn
 
     train.add_command(train_sc_fegan)
     train.add_command(train_abpn)
+    train.add_command(train_psgan_pack)
 
 
 _register_task_commands()

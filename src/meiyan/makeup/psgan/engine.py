@@ -85,14 +85,14 @@ def _alignment(points68: np.ndarray) -> np.ndarray:
 
 
 def _chw(rgb: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], np.float32)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), np.float32)
 
 
 def _transform(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]
 
 
-def _region_masks(points478: np.ndarray) -> np.ndarray:
+def region_masks(points478: np.ndarray) -> np.ndarray:
     """PSGAN's ``(3, 256, 256)`` float32 binary masks (lips, skin, eyes) of crop landmarks."""
     hard = makeup_masks(points478, (SIZE, SIZE), soft=False)
     lips = hard["lips"] > 0.5
@@ -107,7 +107,7 @@ def _region_masks(points478: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Crop:
+class AlignedFace:
     """A face in the 256x256 crop: RGB, its 478 and 68 landmarks, PSGAN's masks."""
 
     rgb: np.ndarray
@@ -116,7 +116,13 @@ class _Crop:
     masks: np.ndarray
 
     @classmethod
-    def of(cls, image: np.ndarray, landmarks: np.ndarray) -> _Crop:
+    def at(cls, rgb: np.ndarray, points: np.ndarray) -> AlignedFace:
+        """The face of an aligned float32 crop ``rgb`` with its 478 landmarks ``points``."""
+        pts = np.asarray(points, np.float64)
+        return cls(rgb=rgb, points=pts, points68=to_ibug68(pts), masks=region_masks(pts))
+
+    @classmethod
+    def of(cls, image: np.ndarray, landmarks: np.ndarray) -> AlignedFace:
         """The aligned crop of the face at ``landmarks`` (image pixels) in an RGB image.
 
         The part of the image the crop covers is first shrunk by area averaging to about the
@@ -142,19 +148,34 @@ class _Crop:
         rgb = cv2.warpAffine(
             part, m_part, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        pts = _transform(lm, m)
-        return cls(rgb=rgb, points=pts, points68=to_ibug68(pts), masks=_region_masks(pts))
+        return cls.at(rgb, _transform(lm, m))
 
 
-def _warped_reference(ref: Reference, source: _Crop) -> tuple[np.ndarray, np.ndarray]:
-    """The reference crop and its masks, warped onto the source crop's geometry."""
-    aligned = _Crop.of(ref.image, ref.face.landmarks)
-    warp = face_warp(aligned.points, source.points, (SIZE, SIZE), (SIZE, SIZE))
-    stack = warp.apply(np.dstack([aligned.rgb, aligned.masks.transpose(1, 2, 0)]))
+def warp_reference(reference: AlignedFace, source: AlignedFace) -> tuple[np.ndarray, np.ndarray]:
+    """The reference crop ``(256, 256, 3)`` and its masks ``(3, 256, 256)``, warped onto the
+    source crop's geometry; where the warp folds, the plainly aligned reference stays."""
+    warp = face_warp(reference.points, source.points, (SIZE, SIZE), (SIZE, SIZE))
+    stack = warp.apply(np.dstack([reference.rgb, reference.masks.transpose(1, 2, 0)]))
     valid = warp.valid[..., None]
-    rgb = valid * stack[..., :3] + (1.0 - valid) * aligned.rgb
+    rgb = valid * stack[..., :3] + (1.0 - valid) * reference.rgb
     masks = ((stack[..., 3:] * valid) > 0.5).astype(np.float32).transpose(2, 0, 1)
     return rgb.astype(np.float32), masks
+
+
+def network_inputs(
+    source: AlignedFace, ref_rgb: np.ndarray, ref_masks: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The ONNX inputs of one face but ``shade``, without the batch axis: the reference
+    (warped by :func:`warp_reference`) takes the source's landmarks."""
+    points = source.points68.astype(np.float32)
+    return {
+        "source": _chw(source.rgb),
+        "reference": _chw(ref_rgb),
+        "source_masks": source.masks,
+        "reference_masks": ref_masks,
+        "source_landmarks": points,
+        "reference_landmarks": points,
+    }
 
 
 class PsganEngine:
@@ -177,20 +198,13 @@ class PsganEngine:
             raise ModelError(f"{model} is not a meiyan PSGAN model (metadata {meta})")
 
     def network_change(
-        self, source: _Crop, ref: Reference, shades: Mapping[str, float]
+        self, source: AlignedFace, ref: Reference, shades: Mapping[str, float]
     ) -> np.ndarray:
         """The network's makeup change ``(256, 256, 3)`` on the source crop for ``shades``."""
-        ref_rgb, ref_masks = _warped_reference(ref, source)
-        points = source.points68[None].astype(np.float32)
-        feed = {
-            "source": _chw(source.rgb),
-            "reference": _chw(ref_rgb),
-            "source_masks": source.masks[None],
-            "reference_masks": ref_masks[None],
-            "source_landmarks": points,
-            "reference_landmarks": points,  # the reference is warped onto the source
-            "shade": np.array([[shades.get(r, 0.0) for r in NETWORK_REGIONS]], np.float32),
-        }
+        aligned = AlignedFace.of(ref.image, ref.face.landmarks)
+        inputs = network_inputs(source, *warp_reference(aligned, source))
+        feed = {k: v[None] for k, v in inputs.items()}
+        feed["shade"] = np.array([[shades.get(r, 0.0) for r in NETWORK_REGIONS]], np.float32)
         image, bare = self.session.run(["image", "bare"], feed)
         return (image[0] - bare[0]).transpose(1, 2, 0)
 
@@ -207,7 +221,7 @@ class PsganEngine:
         change = np.zeros((h, w, 3), np.float32)
         network = _active(shades, refs, NETWORK_REGIONS)
         if network:
-            source = _Crop.of(image, face.landmarks)
+            source = AlignedFace.of(image, face.landmarks)
             by_ref: dict[int, dict[str, float]] = {}
             for region, shade in network.items():
                 by_ref.setdefault(id(refs[region]), {})[region] = shade

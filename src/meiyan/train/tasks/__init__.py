@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "abpn": "meiyan.train.tasks.abpn:AbpnTask",
     "skin-unet": "meiyan.train.tasks.skin_unet:SkinUNetTask",
     "sc-fegan": "meiyan.train.tasks.sc_fegan:SCFEGANTask",
+    "psgan": "meiyan.train.tasks.psgan:PSGANTask",
 }
 
 
