@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def thread_count() -> int:
@@ -29,3 +34,19 @@ def thread_count() -> int:
 def pool() -> ThreadPoolExecutor:
     """The shared pool of :func:`thread_count` threads, created on first use and kept."""
     return ThreadPoolExecutor(max_workers=thread_count(), thread_name_prefix="meiyan")
+
+
+def shared(factory: Callable[[], T]) -> Callable[[], T]:
+    """Decorator: ``factory``'s one process-wide result, made on the first call, once even when
+    threads call at the same time (models and graphs that every job shares)."""
+    lock = threading.Lock()
+    made: list[T] = []
+
+    @functools.wraps(factory)
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(factory())
+            return made[0]
+
+    return get

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import check_rgb, from_float32
+from meiyan._threads import shared
 from meiyan.errors import ModelError
 from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
@@ -364,17 +365,10 @@ class FaceDetector:
         return sorted(faces, key=lambda f: (f.bbox[0], f.bbox[1]))
 
 
-_default: FaceDetector | None = None
-_default_lock = threading.Lock()
-
-
+@shared
 def default_detector() -> FaceDetector:
     """The process-wide shared :class:`FaceDetector` (created on first call)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = FaceDetector()
-        return _default
+    return FaceDetector()
 
 
 def analyze(image: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[Face]:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32
+from meiyan._threads import pool, shared
 from meiyan.errors import ModelError
 from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
@@ -69,17 +70,10 @@ class PersonSegmenter:
         return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
 
 
-_default: PersonSegmenter | None = None
-_default_lock = threading.Lock()
-
-
+@shared
 def default_person() -> PersonSegmenter:
     """The process-wide shared :class:`PersonSegmenter` (created on first call)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = PersonSegmenter()
-    return _default
+    return PersonSegmenter()
 
 
 def person_mask(image: np.ndarray) -> Mask:
@@ -93,7 +87,6 @@ def analyze_with_person(
     """:func:`meiyan.face.analyze` of ``image`` and, when ``person``, its person mask at the
     segmenter's small size (:meth:`PersonSegmenter.small`), worked out beside the face pass on
     the shared pool: the face pass leaves the second core mostly idle."""
-    from meiyan._threads import pool
     from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
 
     job = pool().submit(default_person().small, image) if person else None
