@@ -321,6 +321,21 @@ def test_windows_cover_every_hole_pixel_once() -> None:
     assert face_window(tilted).side == pytest.approx(400.0)
 
 
+@pytest.mark.parametrize("side", [478.3, 512.0, 1000.0])
+def test_thin_sketch_lines_survive_a_shrinking_window(side: float) -> None:
+    from meiyan.edit.api import Window, sketch_for
+
+    matrix = Window((511.5, 511.5), side).matrix(128)
+    for offset in range(8):
+        lines = np.zeros((1024, 1024), np.uint8)
+        lines[300:700, 600 + offset] = 1
+        cv2.line(lines, (300, 320), (540, 420 + offset), 1, 1)
+        warped = cv2.warpAffine(sketch_for(lines > 0, 128 / side), matrix, (128, 128),
+                                flags=cv2.INTER_LINEAR) > 0.25
+        count, _ = cv2.connectedComponents(warped.astype(np.uint8), connectivity=8)
+        assert count - 1 == 2  # both lines kept, each in one piece
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -75,6 +75,46 @@ def test_training_samples_are_seeded_and_inside_the_hole(tmp_path: Path) -> None
     assert 0.01 < strokes.mean() < 0.9
 
 
+def test_cropped_samples_hold_part_of_the_hole(tmp_path: Path) -> None:
+    from meiyan.train.tasks.sc_fegan import SCFEGANConfig
+
+    data = prepare(_faces_folder(tmp_path / "faces", side=256), 256, use_hed=False,
+                   cache=tmp_path)
+    full, cropped = SCFEGANDataset(data, 4), SCFEGANDataset(data, 4, crop=128)
+    for i in range(len(data)):
+        item = cropped[i]
+        assert {k: tuple(v.shape[1:]) for k, v in item.items()} == {k: (128, 128) for k in item}
+        assert item["mask"].sum() > 0 and (item["sketch"] <= item["mask"]).all()
+        assert item["mask"].sum() <= full[i]["mask"].sum()
+    with pytest.raises(ValueError, match="crop must be a multiple of 128"):
+        SCFEGANConfig(data="x", size=256, crop=192).validate()
+
+
+def test_a_second_phase_starts_from_the_first(tmp_path: Path) -> None:
+    import torch
+
+    from meiyan.train.tasks.sc_fegan import SCFEGANConfig, SCFEGANTask, load_generator
+    from meiyan.train.trainer import Trainer, TrainerConfig
+
+    root = _faces_folder(tmp_path / "faces", n=4)
+    options = {"data": str(root), "size": 128, "width": 1 / 32, "hed": False, "val_split": 0.25,
+               "warmup_epochs": 1}
+    cfg = TrainerConfig(out=str(tmp_path / "one"), epochs=1, batch=3, workers=0,
+                        device="cpu", threads=1)
+    Trainer(SCFEGANTask(SCFEGANConfig(**options)), cfg).fit(progress=False)
+    first, _ = load_generator(tmp_path / "one" / "last.pt")
+    second = SCFEGANTask(SCFEGANConfig(**options, lr=1e-5, init=str(tmp_path / "one" / "last.pt")))
+    second.nets = second.build_networks()
+    second.build_optimizers(1)
+    for key, value in first.state_dict().items():
+        assert torch.equal(second.nets["generator"].state_dict()[key], value)
+    wide = SCFEGANTask(SCFEGANConfig(**{**options, "width": 1 / 16},
+                                     init=str(tmp_path / "one" / "last.pt")))
+    wide.nets = wide.build_networks()
+    with pytest.raises(ValueError, match="has width"):
+        wide.build_optimizers(1)
+
+
 def test_prepared_file_round_trip(tmp_path: Path) -> None:
     data = prepare(_faces_folder(tmp_path / "faces"), 128, use_hed=False, cache=tmp_path)
     joined = Prepared.joined(data.subset([0, 1]), data.subset([2]))

