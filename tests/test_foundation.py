@@ -167,24 +167,6 @@ def test_the_person_mask_is_worked_out_once_per_photo(portrait, monkeypatch) -> 
     assert (np.abs(given.image.astype(int) - res.image).max(axis=2) > 2).mean() < 0.002
 
 
-def test_beautify_makes_its_skin_engine_beside_the_face_pass(portrait, monkeypatch) -> None:
-    # On a first call the engine's model loads on the pool while the face graphs load.
-    import threading
-
-    import meiyan.retouch.beautify as module
-
-    threads = []
-    uses_person = module._uses_person
-
-    def recorded(skin: str) -> bool:
-        threads.append(threading.current_thread().name)
-        return uses_person(skin)
-
-    monkeypatch.setattr(module, "_uses_person", recorded)
-    retouch(portrait, skin="unet")
-    assert len(threads) == 1 and threads[0].startswith("meiyan")
-
-
 def _mole(portrait: np.ndarray, face, darkness: float, radius: int) -> tuple[np.ndarray, tuple]:
     """The portrait with a dark brown spot (blue falls most) in the middle of a cheek."""
     cheeks = (face.region("cheeks", feather=0) > 0.5).astype(np.uint8)

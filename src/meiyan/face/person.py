@@ -8,7 +8,6 @@ The general model (256x256 input) of MediaPipe 0.10.21, after the MobileNetV3-ba
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -83,19 +82,13 @@ def person_mask(image: np.ndarray) -> Mask:
 
 
 def analyze_with_person(
-    image: np.ndarray, *, min_face: float | None = None, person: bool | Callable[[], bool] = True
+    image: np.ndarray, *, min_face: float | None = None, person: bool = True
 ) -> tuple[list[Face], Mask | None]:
     """:func:`meiyan.face.analyze` of ``image`` and, when ``person``, its person mask at the
     segmenter's small size (:meth:`PersonSegmenter.small`), worked out beside the face pass on
-    the shared pool: the face pass leaves the second core mostly idle. ``person`` may be a
-    function that says whether the mask is wanted: it runs beside the face pass too (a job's
-    first call loads its skin engine's model there while the face graphs load)."""
+    the shared pool: the face pass leaves the second core mostly idle."""
     from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
 
-    def side() -> Mask | None:
-        wanted = person() if callable(person) else person
-        return default_person().small(image) if wanted else None
-
-    job = pool().submit(side) if person else None
+    job = pool().submit(default_person().small, image) if person else None
     faces = analyze(image, min_face=DEFAULT_MIN_FACE if min_face is None else min_face)
     return faces, (job.result() if job is not None else None)

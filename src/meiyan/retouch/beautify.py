@@ -504,11 +504,8 @@ def retouch(
     person = None
     if faces is None and s.skin != "none":
         # A skin segmenter that uses the person mask gets the whole photo's, made beside the
-        # face pass, instead of one per crop; the segmenter is made there too (on a first
-        # call, its model loads while the face graphs do).
-        faces, person = analyze_with_person(
-            out, min_face=s.min_face, person=lambda: _uses_person(s.skin)
-        )
+        # face pass, instead of one per crop.
+        faces, person = analyze_with_person(out, min_face=s.min_face, person=_uses_person(s.skin))
     result = engine(out, faces, s, person)
     if image.dtype == np.float64:
         result.image = out.astype(np.float64)
