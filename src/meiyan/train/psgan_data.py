@@ -49,7 +49,7 @@ from meiyan.makeup.layers import Blush, BrowTint, Eyeliner, Eyeshadow, Foundatio
 from meiyan.makeup.looks import Look
 from meiyan.makeup.psgan.engine import AlignedFace, network_inputs, warp_reference
 from meiyan.makeup.psgan.landmarks68 import BROWS, LEFT_EYE, MOUTH, RIGHT_EYE
-from meiyan.makeup.regions import REGION_NAMES, makeup_masks
+from meiyan.makeup.regions import REGION_NAMES
 from meiyan.train.datasets import read_rgb
 
 FORMAT = "meiyan-psgan-pack/1"
@@ -121,13 +121,13 @@ def paint(face: AlignedFace, look: Look) -> np.ndarray:
     from meiyan.makeup.virtual import apply_look
 
     lab = rgb_to_lab(face.rgb)
-    made = apply_look(lab, face.points, look, dict.fromkeys(REGION_NAMES, 1.0))
+    made = apply_look(lab, face.points, look, dict.fromkeys(REGION_NAMES, 1.0), face.parts)
     return np.clip(face.rgb + (lab_to_rgb(made) - lab_to_rgb(lab)), 0.0, 1.0).astype(np.float32)
 
 
 def critic_masks(face: AlignedFace) -> np.ndarray:
     """``(3, 256, 256)`` float32 masks of the brows, eye makeup (shadow and liner) and lips."""
-    hard = makeup_masks(face.points, face.rgb.shape[:2], soft=False)
+    hard = face.parts[1]
     eyes = np.maximum(hard["eye_shadow"], hard["eyeliner"])
     return (np.stack([hard["brows"], eyes, hard["lips"]]) > 0.5).astype(np.float32)
 

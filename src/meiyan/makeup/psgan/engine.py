@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from meiyan._array import check_rgb, from_float32, to_float32
+from meiyan._array import Mask, check_rgb, from_float32, to_float32
 from meiyan.engines import EngineError
 from meiyan.errors import ModelError
 from meiyan.face import Face
@@ -45,7 +45,7 @@ from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop
 from meiyan.makeup.looks import Look
 from meiyan.makeup.psgan.landmarks68 import LEFT_EYE, RIGHT_EYE, to_ibug68
-from meiyan.makeup.regions import check_regions, makeup_masks
+from meiyan.makeup.regions import check_regions, makeup_masks, mask_sets
 from meiyan.makeup.transfer import Reference, transfer_face
 from meiyan.makeup.warp import face_warp
 from meiyan.models import onnx_session
@@ -92,9 +92,12 @@ def _transform(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]
 
 
-def region_masks(points478: np.ndarray) -> np.ndarray:
-    """PSGAN's ``(3, 256, 256)`` float32 binary masks (lips, skin, eyes) of crop landmarks."""
-    hard = makeup_masks(points478, (SIZE, SIZE), soft=False)
+def region_masks(points478: np.ndarray, hard: Mapping[str, Mask] | None = None) -> np.ndarray:
+    """PSGAN's ``(3, 256, 256)`` float32 binary masks (lips, skin, eyes) of crop landmarks;
+    ``hard``: the crop's hard makeup masks when already made
+    (:func:`~meiyan.makeup.regions.mask_sets`)."""
+    if hard is None:
+        hard = makeup_masks(points478, (SIZE, SIZE), soft=False)
     lips = hard["lips"] > 0.5
     skin = hard["skin"] > 0.5
     boxes = np.zeros((SIZE, SIZE), bool)
@@ -108,18 +111,23 @@ def region_masks(points478: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AlignedFace:
-    """A face in the 256x256 crop: RGB, its 478 and 68 landmarks, PSGAN's masks."""
+    """A face in the 256x256 crop: RGB, its 478 and 68 landmarks, PSGAN's masks, and the
+    soft and hard makeup masks they come from (``parts``, made once per face: painting a look
+    on the crop reuses them)."""
 
     rgb: np.ndarray
     points: np.ndarray
     points68: np.ndarray
     masks: np.ndarray
+    parts: tuple[dict[str, Mask], dict[str, Mask]]
 
     @classmethod
     def at(cls, rgb: np.ndarray, points: np.ndarray) -> AlignedFace:
         """The face of an aligned float32 crop ``rgb`` with its 478 landmarks ``points``."""
         pts = np.asarray(points, np.float64)
-        return cls(rgb=rgb, points=pts, points68=to_ibug68(pts), masks=region_masks(pts))
+        parts = mask_sets(pts, (SIZE, SIZE))
+        return cls(rgb=rgb, points=pts, points68=to_ibug68(pts),
+                   masks=region_masks(pts, parts[1]), parts=parts)
 
     @classmethod
     def of(cls, image: np.ndarray, landmarks: np.ndarray) -> AlignedFace:
