@@ -34,7 +34,6 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +49,7 @@ from meiyan.makeup.looks import Look
 from meiyan.makeup.psgan.engine import AlignedFace, network_inputs, warp_reference
 from meiyan.makeup.psgan.landmarks68 import BROWS, LEFT_EYE, MOUTH, RIGHT_EYE
 from meiyan.makeup.regions import REGION_NAMES
-from meiyan.train.datasets import read_rgb
+from meiyan.train.datasets import IMAGE_SUFFIXES, read_rgb
 
 FORMAT = "meiyan-psgan-pack/1"
 SOURCES: dict[str, tuple[str, str, str]] = {
@@ -188,7 +187,7 @@ def _photos(data: Path, datasets: Sequence[str], limit: int | None,
             images = data / folder / split / "images"
             if not images.is_dir():
                 raise MeiyanError(f"{images} not found")
-            paths = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+            paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if held:
                 paths = paths[:: max(1, len(paths) // max(count, 1))]
             for path in paths[:count]:
@@ -241,19 +240,15 @@ def pack(
     return counts
 
 
-def cache_dir() -> Path:
-    """Where packs are cached: ``$XDG_CACHE_HOME/meiyan/data`` or ``~/.cache/meiyan/data``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "meiyan" / "data"
-
-
 def cached_pack(data: Path, limit: int | None = None, holdout: int = 24,
                 progress: Callable[[str], None] | None = None) -> Path:
     """The pack of the shared data folder ``data`` in the cache, made when missing."""
+    from meiyan.train.trainer import data_dir
+
     photos = sorted(str(p.relative_to(data)) for _, p, _ in _photos(data, tuple(SOURCES),
                                                                     limit, holdout))
     key = hashlib.sha256(json.dumps([FORMAT, MAX_YAW, JPEG_QUALITY, photos]).encode())
-    path = cache_dir() / f"psgan-{key.hexdigest()[:16]}.npz"
+    path = data_dir() / f"psgan-{key.hexdigest()[:16]}.npz"
     if not path.is_file():
         pack(data, path, limit=limit, holdout=holdout, progress=progress)
     return path

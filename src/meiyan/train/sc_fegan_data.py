@@ -33,7 +33,7 @@ from PIL import Image
 
 from meiyan.errors import MeiyanError
 from meiyan.train.datasets import IMAGE_SUFFIXES, LFW_GT_DIR, lfw_sources, read_gray, read_rgb
-from meiyan.train.trainer import EpochDataset
+from meiyan.train.trainer import EpochDataset, data_dir
 
 FORMAT = "meiyan-sc-fegan-data/1"
 PARTS = ("background", "skin", "hair", "eyes", "eyebrows", "nose", "lips", "mouth")
@@ -261,13 +261,6 @@ class Prepared:
                 blobs[key] = [data[s:e] for s, e in zip(starts, ends, strict=True)]
         return cls(meta["names"], blobs, int(meta["size"]), meta["sketch"],
                    int(meta.get("holdout", 0)))
-
-
-def data_dir() -> Path:
-    """Where prepared data is cached: ``$XDG_CACHE_HOME/meiyan/data`` or ``~/.cache/...``."""
-    from meiyan.train.trainer import runs_dir
-
-    return runs_dir().parent / "data"
 
 
 def _key(sources: Sequence[FaceSource], size: int, use_hed: bool, hed_size: int | None,

@@ -55,6 +55,11 @@ def runs_dir() -> Path:
     return Path(base) / "meiyan" / "runs"
 
 
+def data_dir() -> Path:
+    """Where tasks cache their prepared data: ``meiyan/data`` beside :func:`runs_dir`."""
+    return runs_dir().parent / "data"
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``"cpu"``, ``"cuda"`` (GPU ``local_rank``) or ``"auto"`` (CUDA when present)."""
     if name not in DEVICES:
