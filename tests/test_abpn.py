@@ -255,3 +255,40 @@ def test_gpu_script_and_export_on_cpu(tmp_path: Path) -> None:
     assert ckpt.stat().st_size < 16 * 2**20
     diff = load_task(ckpt, "abpn").export(tmp_path / "abpn.onnx")
     assert diff < 1e-4
+
+
+@pytest.mark.slow
+def test_training_starts_from_the_shipped_model_and_the_lrl_stage_keeps_the_pyramid(
+    tmp_path: Path,
+) -> None:
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from meiyan.models import model_path
+    from meiyan.retouch.abpn.network import ABPN
+    from meiyan.train.tasks.abpn import AbpnConfig, AbpnTask, initial_weights, write_faces_file
+    from meiyan.train.trainer import Trainer, TrainerConfig
+
+    shipped = model_path("abpn")
+    net = ABPN(16)
+    net.load_state_dict(initial_weights(shipped))
+    image = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    moles = np.ones((1, 1), np.float32)
+    layer = ort.InferenceSession(str(shipped)).run(["layer"], {"image": image, "moles": moles})
+    with torch.no_grad():
+        mine = net(torch.from_numpy(image), torch.from_numpy(moles)).layer.numpy()
+    assert np.abs(mine - layer[0]).max() < 1e-5
+
+    faces = [_face(i, 96) for i in range(4)]
+    data = write_faces_file(tmp_path / "f.npz", faces, [f"f{i}" for i in range(4)], [0, 0, 0, 1])
+    options = {"faces": str(data), "size": 64, "val_size": 64, "width": 8, "init": str(shipped)}
+    with pytest.raises(ValueError, match="another LRL width"):
+        AbpnTask(AbpnConfig(**options)).build_networks()
+    task = AbpnTask(AbpnConfig(**options, stage="lrl"))
+    cfg = TrainerConfig(out=str(tmp_path / "run"), epochs=1, batch=2, workers=0, device="cpu")
+    summary = Trainer(task, cfg).fit(progress=False)
+    assert "val_low_gain" in summary["history"][-1]["metrics"]
+    state = task.nets["abpn"].state_dict()
+    start = initial_weights(shipped)
+    assert all(torch.equal(state[k], start[k]) for k in start if not k.startswith("lrl."))
+    assert state["lrl.enc0.0.weight"].shape[0] == 8

@@ -173,7 +173,11 @@ class ABPN(nn.Module):
         self.refine1 = Refine(refine[1])
         self.abm = ABM()
 
-    def forward(self, image: torch.Tensor, moles: torch.Tensor) -> Output:
+    def local(
+        self, image: torch.Tensor, moles: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The LRL's pass alone: the retouched quarter-resolution image, the blemish mask's
+        logits and the pyramid ``[band0, band1, i1, i2]`` the rest of the network reads."""
         i1 = _down(image)
         i2 = _down(i1)
         band0 = image - _up(i1)
@@ -182,6 +186,10 @@ class ABPN(nn.Module):
         n, _, h, w = i2.shape
         plane = moles.reshape(-1, 1, 1, 1).expand(n, 1, h, w)
         low, logits = self.lrl(torch.cat([i2, detail, plane], 1), i2)
+        return low, logits, [band0, band1, i1, i2]
+
+    def forward(self, image: torch.Tensor, moles: torch.Tensor) -> Output:
+        low, logits, (band0, band1, i1, i2) = self.local(image, moles)
         layer = self.abm.reverse(i2, low)
         layer = self.refine1(_up(layer), band1, i1)
         layer = self.refine0(_up(layer), band0, image)

@@ -38,7 +38,7 @@ from meiyan.errors import ModelError
 from meiyan.retouch.abpn.network import ABPN, MULTIPLE, Output
 from meiyan.train.defects import FaceSample, prepare, synthesize
 from meiyan.train.export import export_onnx
-from meiyan.train.trainer import EpochDataset, Task, load_task
+from meiyan.train.trainer import EpochDataset, Task, load_checkpoint, load_task, unwrap
 
 TRAIN = (("celeba-hq-1k/train/images", "*.jpg"), ("fasseg-multipose/train/images", "*.jpg"))
 VALIDATION = (
@@ -47,6 +47,7 @@ VALIDATION = (
 )
 JPEG_QUALITY = 90
 _DEFECT = 0.05  # opacity above which a pixel is a defect pixel
+STAGES = ("all", "lrl")
 
 
 def _encode(array: np.ndarray, fmt: str, quality: int = JPEG_QUALITY) -> np.ndarray:
@@ -245,6 +246,11 @@ class AbpnConfig:
     texture_weight: float = 10.0
     mask_weight: float = 0.1
     low_weight: float = 0.5
+    init: str | None = None
+    """Initial weights: an ``abpn`` checkpoint or an exported ``abpn`` ONNX model."""
+    stage: str = "all"
+    """``all``: the whole network; ``lrl``: the local retouching layer alone, on its
+    quarter-resolution loss (the pyramid keeps its initial weights)."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` for options outside their range."""
@@ -254,6 +260,8 @@ class AbpnConfig:
             raise ValueError(f"moles_p must be in [0, 1], got {self.moles_p}")
         if self.width < 4:
             raise ValueError(f"width must be at least 4, got {self.width}")
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
 
 
 def band0(x: torch.Tensor) -> torch.Tensor:
@@ -283,11 +291,51 @@ def losses(
     return {"loss": total, "rec": rec, "low": low, "mask": mask, "texture": texture}
 
 
+def local_losses(
+    low: torch.Tensor, logits: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg: AbpnConfig
+) -> dict[str, torch.Tensor]:
+    """The LRL stage's loss: L1 of the quarter-resolution image to the pooled clean face,
+    weighted up on the (pooled) defects, and the blemish mask's cross-entropy."""
+    blemish, tone = batch["blemish"], batch["tone"]
+    defect = functional.max_pool2d(((blemish > _DEFECT) | (tone > _DEFECT)).float(), 4)
+    weight = 1.0 + cfg.defect_weight * defect
+    target = functional.avg_pool2d(batch["target"], 4)
+    rec = (weight * (low - target).abs()).mean() / weight.mean()
+    mask = functional.binary_cross_entropy_with_logits(logits, functional.max_pool2d(blemish, 4))
+    return {"loss": rec + cfg.mask_weight * mask, "low": rec, "mask": mask}
+
+
 def psnr_at(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
     """PSNR (dB, peak 1) of ``a`` to ``b`` over the pixels where ``where`` is true, per image."""
     w = where.expand_as(a).float()
     mse = ((a - b) ** 2 * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp(min=1)
     return -10.0 * torch.log10(mse.clamp(min=1e-10))
+
+
+def initial_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The network weights of an ``abpn`` checkpoint, or of an ``abpn`` ONNX model made by
+    :meth:`AbpnTask.export` (its initializers by name, the ABM's scalars from its metadata)."""
+    if Path(path).suffix.lower() != ".onnx":
+        return load_checkpoint(path, AbpnTask.name)["networks"]["abpn"]
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+    except (OSError, DecodeError) as e:
+        raise ModelError(f"cannot read ONNX model {path}: {e}") from e
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("meiyan.model") != "abpn":
+        raise ModelError(f"{path} is not a meiyan abpn model")
+    state = {
+        t.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(t).copy())
+        for t in model.graph.initializer
+        if t.name.startswith("net.")
+    }
+    abm = json.loads(meta["meiyan.abm"])
+    state["abm.j"], state["abm.k"] = torch.tensor(abm["j"]), torch.tensor(abm["k"])
+    return state
 
 
 class _Export(nn.Module):
@@ -323,15 +371,28 @@ class AbpnTask(Task):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AbpnTask:
-        return cls(AbpnConfig(**config))
+        # A checkpoint's networks replace the initial ones: its init file is not needed.
+        return cls(AbpnConfig(**{**config, "init": None}))
 
     def build_networks(self) -> dict[str, nn.Module]:
-        return {"abpn": ABPN(self.cfg.width)}
+        net = ABPN(self.cfg.width)
+        if self.cfg.init:
+            state = initial_weights(self.cfg.init)
+            mine = net.state_dict()
+            fresh = any(v.shape != mine[k].shape for k, v in state.items() if k in mine)
+            if fresh and self.cfg.stage != "lrl":
+                raise ValueError(f"{self.cfg.init} has another LRL width; train --stage lrl first")
+            if fresh:  # a new LRL under the initial pyramid
+                state = {k: v for k, v in state.items() if not k.startswith("lrl.")}
+            net.load_state_dict(state, strict=not fresh)
+        return {"abpn": net}
 
     def build_optimizers(
         self, epochs: int
     ) -> tuple[dict[str, torch.optim.Optimizer], dict[str, torch.optim.lr_scheduler.LRScheduler]]:
-        adam = torch.optim.Adam(self.nets["abpn"].parameters(), lr=self.cfg.lr)
+        net = self.nets["abpn"]
+        params = net.lrl.parameters() if self.cfg.stage == "lrl" else net.parameters()
+        adam = torch.optim.Adam(params, lr=self.cfg.lr)
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
             adam, epochs, eta_min=self.cfg.lr * 0.02
         )
@@ -348,8 +409,17 @@ class AbpnTask(Task):
 
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         batch = self.to_device(batch)
+        net = self.train_nets["abpn"]
+        if self.cfg.stage == "lrl":
+            if net is not unwrap(net):
+                raise ValueError("--stage lrl trains in one process (no torchrun)")
+            with self.autocast():
+                low, logits, _ = net.local(batch["image"], batch["moles"])
+            terms = local_losses(low.float(), logits.float(), batch, self.cfg)
+            self.optimize(terms["loss"], "adam")
+            return {k: v.detach() for k, v in terms.items()}
         with self.autocast():
-            out = self.train_nets["abpn"](batch["image"], batch["moles"])
+            out = net(batch["image"], batch["moles"])
         out = Output(*(t.float() for t in out))
         terms = losses(out, batch, self.cfg)
         self.optimize(terms["loss"], "adam")
@@ -357,7 +427,7 @@ class AbpnTask(Task):
 
     def validate(self, loader: DataLoader) -> dict[str, float]:
         net = self.nets["abpn"]
-        gains, after = [], []
+        gains, after, low_gains = [], [], []
         for batch in loader:
             batch = self.to_device(batch)
             out = net(batch["image"], batch["moles"])
@@ -366,9 +436,16 @@ class AbpnTask(Task):
             now = psnr_at(out.retouched, batch["target"], at)
             gains.append(now - before)
             after.append(now)
+            low_at = functional.max_pool2d(at.float(), 4) > 0
+            low_target = functional.avg_pool2d(batch["target"], 4)
+            low_gains.append(
+                psnr_at(out.low, low_target, low_at)
+                - psnr_at(functional.avg_pool2d(batch["image"], 4), low_target, low_at)
+            )
         return {
             "val_gain": float(torch.cat(gains).mean()),
             "val_psnr": float(torch.cat(after).mean()),
+            "val_low_gain": float(torch.cat(low_gains).mean()),
         }
 
     def export(self, path: Path) -> float:

@@ -52,6 +52,21 @@ from meiyan.cli.train_cmds import _fit, _need_torch, trainer_options
     type=click.FloatRange(0, 1),
     help="Share of samples whose target has the moles removed.",
 )
+@click.option(
+    "--init",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Start from these weights: an abpn checkpoint (.pt) or exported model (.onnx), "
+    "such as the shipped one.",
+)
+@click.option(
+    "--stage",
+    default="all",
+    show_default=True,
+    type=click.Choice(["all", "lrl"]),
+    help="lrl: train the local retouching layer alone on its quarter-resolution loss "
+    "(cheap; the pyramid keeps --init's weights), then all to fine-tune.",
+)
 def train_abpn(**opts: Any) -> None:
     """Train ABPN on synthetic defects drawn into clean faces' skin."""
     _need_torch()
@@ -71,6 +86,8 @@ def train_abpn(**opts: Any) -> None:
                 width=opts["width"],
                 lr=opts["lr"],
                 moles_p=opts["moles_p"],
+                init=opts["init"],
+                stage=opts["stage"],
             )
         )
     except ValueError as e:
