@@ -247,6 +247,116 @@ def test_engine_refuses_virtual_looks(tmp_path: Path) -> None:
         engine(np.zeros((8, 8, 3), np.uint8), [], {"lips": 1.0}, look=get_look("natural"))
 
 
+# --- the engine behind meiyan.makeup and meiyan makeup --------------------------------------
+
+
+def test_psgan_is_registered_and_auto_stays_classic() -> None:
+    from meiyan.makeup.api import SLOT
+
+    assert "psgan" in SLOT.names() and "no model ships" in SLOT.spec("psgan").description
+    assert SLOT.resolve("auto", job="makeup") == "classic"
+
+
+def test_psgan_without_weights_is_a_clear_one_line_error(
+    sample_faces: tuple[np.ndarray, list], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from meiyan import makeup
+    from meiyan.cli.main import main
+    from meiyan.engines import EngineError
+
+    image, faces = sample_faces
+    with pytest.raises(EngineError, match=r"meiyan convert psgan G\.pth") as e:
+        makeup(image, reference=image, engine="psgan", faces=faces)
+    assert "\n" not in str(e.value) and "meiyan train psgan" in str(e.value)
+    with pytest.raises(EngineError, match="only apply to the 'psgan'"):
+        makeup(image, reference=image, engine="classic", weights=tmp_path / "m.onnx",
+               faces=faces)
+    photo = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
+    args = ["makeup", str(photo), "-o", str(tmp_path / "out"), "--reference", str(photo)]
+    result = CliRunner().invoke(main, [*args, "--engine", "psgan"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "meiyan convert psgan" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_psgan_through_the_public_api_and_the_cli(
+    onnx_model: tuple[Path, str], sample_faces: tuple[np.ndarray, list], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from meiyan import makeup
+    from meiyan.cli.main import main
+
+    image, faces = sample_faces
+    ref = np.ascontiguousarray(image[:, ::-1])
+    model = onnx_model[0]
+    out = makeup(image, reference=ref, engine="psgan", weights=model, faces=faces,
+                 regions="lips,eyes")
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    # weights= makes auto take psgan, as for the edit slot's sc-fegan.
+    auto = makeup(image, reference=ref, weights=str(model), faces=faces, regions="lips,eyes")
+    assert np.array_equal(auto, out)
+    same = makeup(image, reference=ref, engine="psgan", weights=model, faces=faces, shade=0.0)
+    assert np.array_equal(same, image)
+    zero = dict.fromkeys(("lips", "eyes", "skin", "brows", "blush"), 0.0)
+    same = makeup(image, reference=ref, engine="psgan", weights=model, faces=faces, shade=zero)
+    assert np.array_equal(same, image)
+
+    photo = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
+    Image.fromarray(ref).save(tmp_path / "ref.png")
+    result = CliRunner().invoke(main, [
+        "makeup", str(photo), "-o", str(tmp_path / "out"), "--reference", str(tmp_path / "ref.png"),
+        "--regions", "lips", "--engine", "psgan", "--weights", str(model),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = np.asarray(Image.open(tmp_path / "out" / "astronaut.png").convert("RGB"))
+    assert written.shape == image.shape and not np.array_equal(written, image)
+
+
+@pytest.mark.slow
+def test_quantised_export_loads_runs_and_is_small(
+    official_pth: Path, onnx_model: tuple[Path, str], sample_faces: tuple[np.ndarray, list]
+) -> None:
+    import onnx
+    from click.testing import CliRunner
+
+    from meiyan import makeup
+    from meiyan.cli.convert_cmds import convert
+    from meiyan.makeup.psgan.compress import compress_weights
+
+    out = official_pth.parent / "psgan_int8.onnx"
+    result = CliRunner().invoke(
+        convert, ["psgan", str(official_pth), "-o", str(out), "--precision", "int8"]
+    )
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(out))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["meiyan.precision"] == "int8"
+    assert out.stat().st_size < 20e6 < onnx_model[0].stat().st_size
+    # Every large convolution weight (27 of them) is stored as int8; float16 halves them.
+    int8 = sum(n.op_type == "DequantizeLinear" for n in proto.graph.node)
+    half = onnx.load(str(onnx_model[0]))
+    assert compress_weights(half, "float16") == int8 == 27
+    assert half.ByteSize() < 0.55 * onnx_model[0].stat().st_size
+    image, faces = sample_faces
+    ref = np.ascontiguousarray(image[:, ::-1])
+    made = {}
+    for name, path in (("float32", onnx_model[0]), ("int8", out)):
+        made[name] = makeup(image, reference=ref, engine="psgan", weights=path, faces=faces,
+                            regions="lips,eyes,skin")
+        same = makeup(image, reference=ref, engine="psgan", weights=path, faces=faces, shade=0)
+        assert np.array_equal(same, image)
+    moved = np.abs(made["float32"].astype(int) - image).max(axis=2) > 0
+    assert moved.any()
+    gap = np.abs(made["int8"].astype(int) - made["float32"])[moved]
+    assert gap.mean() < 0.5 * np.abs(made["float32"].astype(int) - image)[moved].mean()
+
+
 # --- the 68-point mapping ---------------------------------------------------------------------
 
 

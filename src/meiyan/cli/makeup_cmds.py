@@ -13,12 +13,19 @@ import click
 import numpy as np
 
 from meiyan.cli.batch import Output, isolated, run_batch
-from meiyan.cli.engine_options import device_option, engine_option, min_face_option
+from meiyan.cli.engine_options import (
+    device_option,
+    engine_option,
+    min_face_option,
+    weights_option,
+)
 from meiyan.cli.options import batch_options
 from meiyan.errors import MeiyanError, NoFaceError
 from meiyan.face import analyze
 from meiyan.io.image import from_float, read_image, to_float
 from meiyan.makeup import REGION_NAMES, Reference, look_names, makeup
+from meiyan.makeup.api import PSGAN
+from meiyan.makeup.psgan.engine import NO_MODEL
 from meiyan.serve.options import settings_option
 
 
@@ -124,7 +131,10 @@ def _references(values: tuple[str, ...], max_pixels: int) -> Reference | dict[st
     help="Strength 0-1 (0 leaves the photo as is), or per region: lips=1,skin=0.4.",
 )
 @min_face_option
-@engine_option("makeup", "Makeup engine (auto: the best by bench/makeup.py).")
+@engine_option(
+    "makeup", "Makeup engine (auto: the best by bench/makeup.py; psgan needs --weights)."
+)
+@weights_option
 @device_option
 def makeup_cmd(
     inputs: tuple[Path, ...],
@@ -137,11 +147,16 @@ def makeup_cmd(
     max_pixels: int,
     min_face: float,
     engine: str,
+    weights: Path | None,
 ) -> None:
     """Make up every face of each image IN (files or folders) into OUT, from a reference
     photo (--reference) or a named look (--look)."""
     if bool(references) == bool(look):
         raise click.UsageError("give either --reference or --look")
+    if engine == PSGAN and weights is None:
+        _fail(NO_MODEL)
+    if weights is not None and engine not in ("auto", PSGAN):
+        raise click.UsageError(f"--weights only applies to --engine {PSGAN}, not {engine}")
     chosen = [r.strip() for r in regions.split(",") if r.strip()]
     if not chosen or any(r not in REGION_NAMES for r in chosen):
         raise click.BadParameter(
@@ -159,7 +174,7 @@ def makeup_cmd(
         if not faces:
             raise NoFaceError(f"{path}: no face found in the image")
         kwargs = {"reference": ref, "look": look, "regions": chosen, "shade": shades}
-        result = makeup(rgb, faces=faces, engine=engine, **kwargs)
+        result = makeup(rgb, faces=faces, engine=engine, weights=weights, **kwargs)
         if pixels.dtype != np.uint8:  # 16-bit: processed in float, the depth kept
             result = from_float(result, pixels.dtype)
         output.image(path, result, suffix=".png", like=img)

@@ -223,21 +223,33 @@ def export() -> None:
     """Export a trained network to ONNX (needs the `train` extra)."""
 
 
+def _export_options(name: str) -> list[Callable]:
+    """Options of ``meiyan export NAME`` beyond the checkpoint and the output, passed to the
+    task's ``export``."""
+    if name == "psgan":
+        from meiyan.cli.psgan_cmds import precision_option
+
+        return [precision_option]
+    return []
+
+
 def _export_command(name: str) -> click.Command:
     @click.command(name, help=f"Export a {name} checkpoint to ONNX and check it against torch.")
     @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                   help="The .onnx file to write.")
-    def command(checkpoint: str, output: str) -> None:
+    def command(checkpoint: str, output: str, **options: Any) -> None:
         _need_torch()
         from meiyan.train.trainer import load_task
 
         try:
-            diff = load_task(checkpoint, name).export(Path(output))
+            diff = load_task(checkpoint, name).export(Path(output), **options)
         except MeiyanError as e:
             raise click.ClickException(str(e)) from e
         click.echo(f"wrote {output} (max |onnx - torch| = {diff:.2e})")
 
+    for option in _export_options(name):
+        command = option(command)
     return command
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from meiyan.makeup.virtual import apply_look
 
 ReferenceLike = np.ndarray | Reference
 SLOT = engines.slot("makeup", "bench/makeup.py")
+PSGAN = "psgan"
 
 
 def _regions(regions: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
@@ -99,6 +102,32 @@ SLOT.register(
 )
 
 
+def _psgan() -> object:
+    from meiyan.makeup.psgan.engine import PsganEngine
+
+    return PsganEngine()
+
+
+SLOT.register(
+    PSGAN,
+    _psgan,
+    description="PSGAN generator (Jiang et al. 2020, ONNX) for lips, skin and eye shadow, "
+    "classical brows and blush; no model ships yet: give weights (meiyan convert psgan G.pth, "
+    "or meiyan train psgan and meiyan export psgan)",
+)
+
+
+def _choose(engine: str, weights: str | Path | None) -> str:
+    """The engine ``makeup`` runs: ``weights`` belong to ``psgan``, which ``auto`` then takes."""
+    if weights is None:
+        return SLOT.resolve(engine, job="makeup")
+    if engine not in (engines.AUTO, PSGAN):
+        raise EngineError(f"weights only apply to the {PSGAN!r} makeup engine, not {engine!r}")
+    if not Path(weights).is_file():
+        raise EngineError(f"{weights}: no such ONNX model")
+    return PSGAN
+
+
 def makeup(
     image: np.ndarray,
     reference: ReferenceLike | Mapping[str, ReferenceLike] | None = None,
@@ -108,6 +137,7 @@ def makeup(
     *,
     faces: Sequence[Face] | None = None,
     engine: str = "auto",
+    weights: str | Path | None = None,
 ) -> np.ndarray:
     """Make up every face of an RGB ``image`` (uint8, or float32/float64 in [0, 1]).
 
@@ -118,12 +148,14 @@ def makeup(
     sequence or a comma-separated string; default: all, or the mapping's keys); ``shade``: 0-1,
     one value or a mapping per region, regions it leaves out at 1 (0 leaves a region unchanged,
     bit for bit). ``faces``: the photo's faces from :func:`meiyan.analyze` (found here when
-    ``None``); ``engine``: the makeup engine (``SLOT.choices()``).
+    ``None``); ``engine``: the makeup engine (``SLOT.choices()``); ``weights``: an ONNX model for
+    the ``psgan`` engine (from ``meiyan convert psgan`` or ``meiyan export psgan``; ``auto`` then
+    takes ``psgan``), which needs them as long as no model ships.
 
     Returns an image of the input's shape and dtype. Raises :class:`~meiyan.errors.NoFaceError`
     when the image or a reference has no detectable face, and
     :class:`~meiyan.engines.EngineError` when the engine cannot honour the request (a virtual
-    look with an engine that only transfers).
+    look with an engine that only transfers, ``psgan`` without weights).
     """
     if (reference is None) == (look is None):
         raise ValueError("give exactly one of reference= and look=")
@@ -135,10 +167,12 @@ def makeup(
     shades = _shades(shade, chosen)
     if not any(shades.values()):
         return image.copy()
-    name = SLOT.resolve(engine, job="makeup")
+    name = _choose(engine, weights)
     the_engine = SLOT.get(name, job="makeup")
     if look is not None and not getattr(the_engine, "looks", False):
         raise EngineError(f"makeup engine {name!r} cannot paint a virtual look; give reference=")
+    if weights is not None:
+        the_engine = partial(the_engine, weights=Path(weights))
     if faces is None:
         faces = find_faces(image, "image")
     elif not faces:

@@ -280,16 +280,23 @@ class FacePack:
         return AlignedFace.at(rgb.astype(np.float32) / 255.0, self.points[i])
 
 
-def draw_triple(faces: FacePack, ids: np.ndarray, index: int, rng: np.random.Generator,
-                worn: float = 0.0) -> dict[str, np.ndarray]:
-    """The triple of source ``ids[index]``: a reference face and a look drawn by ``rng``
-    (another look already worn by the source with probability ``worn``)."""
+def draw_faces(faces: FacePack, ids: np.ndarray, index: int, rng: np.random.Generator,
+               worn: float = 0.0) -> tuple[AlignedFace, AlignedFace, Look, Look | None]:
+    """What the triple of source ``ids[index]`` is made of: the source, a reference face and a
+    look drawn by ``rng``, and another look already worn by the source (with probability
+    ``worn``; else ``None``)."""
     if len(ids) < 2:
         raise MeiyanError("a triple needs at least two faces")
     other = (index + 1 + int(rng.integers(len(ids) - 1))) % len(ids)
     look = random_look(rng)
     worn_look = random_look(rng) if rng.random() < worn else None
-    return make_triple(faces.face(int(ids[index])), faces.face(int(ids[other])), look, worn_look)
+    return faces.face(int(ids[index])), faces.face(int(ids[other])), look, worn_look
+
+
+def draw_triple(faces: FacePack, ids: np.ndarray, index: int, rng: np.random.Generator,
+                worn: float = 0.0) -> dict[str, np.ndarray]:
+    """The triple of source ``ids[index]`` (:func:`draw_faces`, :func:`make_triple`)."""
+    return make_triple(*draw_faces(faces, ids, index, rng, worn))
 
 
 # `meiyan train psgan-pack` (added to the train group by meiyan.cli.train_cmds).

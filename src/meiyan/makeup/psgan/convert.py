@@ -9,7 +9,9 @@ The ONNX graph (:class:`PSGANExport`) takes RGB in [0, 1] and the faces' landmar
 computes PSGAN's landmark features itself and returns two images in [0, 1]: ``image``, the
 source wearing the reference's makeup with each region's gamma and beta scaled by its
 ``shade``, and ``bare``, the same decoder without makeup (gamma = beta = 0). Their difference
-is the makeup alone, free of the generator's reconstruction error.
+is the makeup alone, free of the generator's reconstruction error. ``precision`` stores the
+convolution weights as float16 or int8 (:mod:`meiyan.makeup.psgan.compress`) to make the file
+smaller.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from meiyan.errors import ModelError
+from meiyan.makeup.psgan.compress import PRECISIONS, compress_weights
 from meiyan.makeup.psgan.network import (
     IMAGE_SIZE,
     LANDMARKS,
@@ -118,15 +121,22 @@ def example_inputs(batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def export_psgan(
-    weights: Path | PSGANGenerator, output: Path, *, source: str = "official G.pth"
+    weights: Path | PSGANGenerator,
+    output: Path,
+    *,
+    source: str = "official G.pth",
+    precision: str = "float32",
 ) -> float:
-    """Write the generator (a ``G.pth`` path, or a model) to ``output`` as ONNX; returns the
-    largest |onnx - torch| over both outputs on :func:`example_inputs`."""
+    """Write the generator (a ``G.pth`` path, or a model) to ``output`` as ONNX, its
+    convolution weights stored at ``precision`` (``float32``, ``float16`` or ``int8``);
+    returns the largest |onnx - torch| over both outputs on :func:`example_inputs`."""
     try:
         import onnx
         import onnxruntime as ort
     except ImportError as e:
         raise ModelError("ONNX export needs the onnx and onnxruntime packages") from e
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
     model = load_official(weights) if isinstance(weights, Path) else weights.eval()
     wrapper = PSGANExport(model).eval()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +165,7 @@ def export_psgan(
         "meiyan.regions": ",".join(REGIONS),
         "meiyan.landmarks": "ibug68",
         "meiyan.weights": source,
+        "meiyan.precision": precision,
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -163,6 +174,7 @@ def export_psgan(
         "meiyan PSGAN (Jiang et al., CVPR 2020): source, reference, masks, "
         "68 landmarks, shade -> image with makeup, bare"
     )
+    compress_weights(proto, precision)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(part))
 

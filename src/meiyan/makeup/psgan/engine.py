@@ -26,6 +26,10 @@ Makeup Transfer", CVPR 2020) on every face of a photo, in the classical engine's
 PSGAN attends over lips, skin and eye shadow. Brows and blush are served by the classical
 transfer (:func:`meiyan.makeup.transfer.transfer_face`) on top of the network's result.
 References may differ per region: the network runs once per distinct reference.
+
+No trained model ships yet, so the engine runs the ONNX file given as ``weights``: one written
+by ``meiyan convert psgan G.pth`` from the official weights, or by ``meiyan export psgan`` from
+a ``meiyan train psgan`` checkpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -50,8 +55,14 @@ from meiyan.makeup.transfer import Reference, transfer_face
 from meiyan.makeup.warp import face_warp
 from meiyan.models import onnx_session
 
-DEFAULT_MODEL = "psgan"
-"""The registered model name the engine loads by default."""
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+
+NO_MODEL = (
+    "makeup engine 'psgan' needs weights (--weights MODEL.onnx; weights=): no PSGAN model "
+    "ships yet; make one with `meiyan convert psgan G.pth -o MODEL.onnx` from the official "
+    "weights, or `meiyan train psgan` then `meiyan export psgan`"
+)
 SIZE = 256
 NETWORK_REGIONS: tuple[str, ...] = ("lips", "skin", "eyes")
 """The user regions the network serves, in its mask and shade order."""
@@ -189,35 +200,46 @@ def network_inputs(
 class PsganEngine:
     """Makeup transfer by an exported PSGAN ONNX model (:mod:`meiyan.makeup.psgan.convert`).
 
-    ``model``: a registered model name or an ``.onnx`` path; ``threads``: onnxruntime's CPU
-    threads (``None``: meiyan's default). Called as the makeup slot's engines are:
-    ``(image, faces, shades, refs=...)`` with an RGB image (uint8, or float in [0, 1]), its
-    faces, the shade per region in [0, 1] and the reference per region; returns a new image of
-    the input's shape and dtype. It paints no virtual looks (``looks`` is false).
+    ``model``: an ``.onnx`` path (or a registered model name) run when a call gives no
+    ``weights``; ``None``, the makeup slot's instance: every call must give ``weights``, since
+    no model ships yet. ``threads``: onnxruntime's CPU threads (``None``: meiyan's default).
+    Called as the makeup slot's engines are: ``(image, faces, shades, refs=...)`` with an RGB
+    image (uint8, or float in [0, 1]), its faces, the shade per region in [0, 1] and the
+    reference per region, and ``weights=`` an ONNX file; returns a new image of the input's
+    shape and dtype. It paints no virtual looks (``looks`` is false).
     """
 
     name = "psgan"
     looks = False
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, threads: int | None = None) -> None:
-        self.session = onnx_session(model, threads=threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
+    def __init__(self, model: str | Path | None = None, threads: int | None = None) -> None:
+        self.threads = threads
+        self.session = None if model is None else self.load(model)
+
+    def load(self, model: str | Path) -> InferenceSession:
+        """The onnxruntime session of ``model`` (cached), checked to be a meiyan PSGAN."""
+        session = onnx_session(model, threads=self.threads)
+        meta = session.get_modelmeta().custom_metadata_map
         if meta.get("meiyan.model") != "psgan":
             raise ModelError(f"{model} is not a meiyan PSGAN model (metadata {meta})")
+        return session
 
+    @staticmethod
     def network_change(
-        self, source: AlignedFace, ref: Reference, shades: Mapping[str, float]
+        session: InferenceSession, source: AlignedFace, ref: Reference,
+        shades: Mapping[str, float],
     ) -> np.ndarray:
         """The network's makeup change ``(256, 256, 3)`` on the source crop for ``shades``."""
         aligned = AlignedFace.of(ref.image, ref.face.landmarks)
         inputs = network_inputs(source, *warp_reference(aligned, source))
         feed = {k: v[None] for k, v in inputs.items()}
         feed["shade"] = np.array([[shades.get(r, 0.0) for r in NETWORK_REGIONS]], np.float32)
-        image, bare = self.session.run(["image", "bare"], feed)
+        image, bare = session.run(["image", "bare"], feed)
         return (image[0] - bare[0]).transpose(1, 2, 0)
 
     def face_change(
         self,
+        session: InferenceSession,
         image: np.ndarray,
         face: Face,
         crop: FaceCrop,
@@ -235,7 +257,7 @@ class PsganEngine:
                 by_ref.setdefault(id(refs[region]), {})[region] = shade
             made = np.zeros((SIZE, SIZE, 3), np.float32)
             for part in by_ref.values():
-                made += self.network_change(source, refs[next(iter(part))], part)
+                made += self.network_change(session, source, refs[next(iter(part))], part)
             back = cv2.warpAffine(
                 made,
                 _alignment(to_ibug68(crop.points)),  # working pixels to the same crop
@@ -261,9 +283,13 @@ class PsganEngine:
         shades: Mapping[str, float],
         refs: Mapping[str, Reference] | None = None,
         look: Look | None = None,
+        weights: str | Path | None = None,
     ) -> np.ndarray:
         if look is not None or refs is None:
             raise EngineError("makeup engine 'psgan' transfers from a reference; give reference=")
+        if weights is None and self.session is None:
+            raise EngineError(NO_MODEL)
+        session = self.session if weights is None else self.load(weights)
         check_rgb(image)
         check_regions(shades)
         check_regions(refs)
@@ -272,7 +298,7 @@ class PsganEngine:
             return out
         for face in faces:
             crop = FaceCrop.of(image, face)
-            change = crop.to_window(self.face_change(image, face, crop, shades, refs))
+            change = crop.to_window(self.face_change(session, image, face, crop, shades, refs))
             win = crop.window.slices
             if image.dtype == np.uint8:
                 out[win] = from_float32(to_float32(out[win]) + change, np.uint8)

@@ -323,10 +323,12 @@ class PSGANTask(Task):
             count += len(source)
         return {k: v / max(count, 1) for k, v in sums.items()}
 
-    def export(self, path: Path) -> float:
+    def export(self, path: Path, precision: str = "float32") -> float:
+        """The generator as the ``psgan`` engine's ONNX, its convolution weights stored at
+        ``precision`` (:mod:`meiyan.makeup.psgan.compress`)."""
         generator = PSGANGenerator()
         generator.load_state_dict(self.nets["generator"].state_dict())
-        return export_psgan(generator, path,
+        return export_psgan(generator, path, precision=precision,
                             source="meiyan psgan training on synthetic triples (virtual looks on "
                             "CelebA-HQ, LFW and FASSEG faces)")
 
