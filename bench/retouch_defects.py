@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/retouch_defects.py [--faces 30] [--fasseg 20] [--seed 0]
         [--engines classic,abpn] [--blemish 1] [--tone 1] [--runs 5] [--skip-speed]
+        [--abpn-model MODEL.onnx]
 
 Faces: the first ``--faces`` of ``celeba-hq-1k/validation`` and ``--fasseg`` of the frontal
 and half-profile FASSEG ``test`` photos (poses 0 and ±30 degrees, evenly spaced), from
@@ -51,17 +52,18 @@ SPEED_IMAGE = "hires_pexels_ike_louie_natividad_2709388.jpg"
 _AT = 0.05
 
 
-def register_abpn() -> None:
-    """Register the ``abpn`` engine if the lead has not yet (same line as the report's)."""
-    if "abpn" in SLOT.names():
-        return
+def use_abpn_model(path: str) -> None:
+    """Run the ``abpn`` engine on the ONNX model at ``path`` instead of the shipped one."""
+    from meiyan.retouch.abpn.engine import AbpnNetwork, AbpnRetouch
 
-    def factory():
-        from meiyan.retouch.abpn.engine import AbpnRetouch
-
-        return AbpnRetouch()
-
-    SLOT.register("abpn", factory, models=("abpn",), score=None, description="ABPN (bench)")
+    spec = SLOT.spec("abpn")
+    SLOT.register(
+        "abpn",
+        lambda: AbpnRetouch(AbpnNetwork(path)),
+        score=spec.score,
+        jobs=spec.jobs,
+        description=f"ABPN from {path}",
+    )
 
 
 def load_faces(n: int, n_fasseg: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -285,10 +287,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--abpn-model", help="an abpn ONNX model to run instead of the shipped one")
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"data not found at {DATA} (../shared/data or $MEIYAN_DATA)")
-    register_abpn()
+    if args.abpn_model:
+        use_abpn_model(args.abpn_model)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if not args.skip_quality:
         quality(args, engines)
