@@ -25,7 +25,7 @@ from meiyan.retouch.beautify import (
 from meiyan.retouch.blemish import detect_spots, removal_strength
 from meiyan.retouch.blend import apply_gain, gain_for, scale_layer, soft_light
 from meiyan.retouch.face_skin import feature_mask, search_zone
-from meiyan.retouch.tone import even_tone_layer
+from meiyan.retouch.tone import HAEMOGLOBIN, MELANIN, even_tone_layer, unmix
 from meiyan.retouch.whiten import whiten
 
 ALL_OFF = {"smooth": 0.0, "tone": 0.0, "blemish": 0.0, "whiten": 0.0, "detail": 0.0}
@@ -107,6 +107,31 @@ def test_even_tone_cancels_a_red_blotch_and_keeps_the_shading() -> None:
     shade_in = y[0][-20:, :30].mean() - y[0][:20, :30].mean()
     shade_out = y[1][-20:, :30].mean() - y[1][:20, :30].mean()
     assert shade_out > 0.7 * shade_in  # the lighting gradient stays
+
+
+def test_unmix_names_shading_haemoglobin_and_melanin() -> None:
+    unit = [np.asarray(v, np.float32) / np.linalg.norm(v) for v in (HAEMOGLOBIN, MELANIN)]
+    changes = np.stack([np.full(3, 0.2, np.float32), -0.3 * unit[0], -0.1 * unit[1]])
+    expected = [(0.2 * math.sqrt(3), 0, 0), (0, 0.3, 0), (0, 0, 0.1)]
+    assert np.allclose(unmix(changes), expected, atol=1e-5)
+
+
+def test_even_tone_takes_pigment_out_and_leaves_grey_shading() -> None:
+    # A brown (melanin) patch is more pigment: evened, in part (it darkens all three channels,
+    # and the removal fades where shading changes more than pigment). A grey patch of the same
+    # depth is a shadow: shading, kept. Clean skin with grain and a lighting gradient: kept.
+    h = w = 160
+    shading = np.linspace(0.85, 1.0, h, dtype=np.float32)[:, None, None]
+    clean = skin_noise(h, w, seed=1) * shading
+    ones = np.ones((h, w), np.float32)
+    centre = (slice(72, 88), slice(72, 88))
+    brown = add_spot(clean, 80, 80, 40, (0.5, 0.8, 1.0), 0.15)
+    out = soft_light(brown, even_tone_layer(brown, ones, face_size=300))
+    before = np.abs(brown[centre] - clean[centre]).mean()
+    assert np.abs(out[centre] - clean[centre]).mean() < 0.85 * before
+    grey = add_spot(clean, 80, 80, 40, (1.0, 1.0, 1.0), 0.15)
+    assert np.abs(even_tone_layer(grey, ones, face_size=300) - 0.5).max() < 0.01
+    assert np.abs(even_tone_layer(clean, ones, face_size=300) - 0.5).max() < 0.01
 
 
 # --------------------------------------------------------------------------------- blemishes

@@ -1,19 +1,25 @@
-"""Even skin tone: a soft-light layer that cancels low-frequency unevenness inside skin.
+"""Even skin tone: a soft-light layer that takes excess pigment out of skin, shading kept.
 
 The classical predictor of the tone slot of the ABPN-style pipeline (:mod:`meiyan.retouch.blend`).
-Skin colour is split, inside the skin mask only (normalised convolution, H. Knutsson and
-C.-F. Westin, "Normalized and differential convolution", CVPR 1993), into three scales:
+Skin colour is read in log-RGB, where a pigment multiplies each channel by its own transmittance
+and shading multiplies all three alike. After N. Tsumura et al., "Image-based skin color and
+texture analysis/synthesis by extracting hemoglobin and melanin information in the skin"
+(SIGGRAPH 2003), a colour change is unmixed into three amounts: shading (along ``(1, 1, 1)``),
+haemoglobin and melanin, whose absorbance directions are :data:`HAEMOGLOBIN` and
+:data:`MELANIN`. Redness, blotches, acne halos and brown patches are *more* pigment than the
+skin around them; natural shading and highlights are mostly the first amount.
 
-* finer than ``BLOTCH`` (a fraction of the face): texture, pores and spots, left alone here;
-* between ``BLOTCH`` and ``SHADING``: blotches, redness and dark patches;
-* coarser than ``SHADING``: the face's shading and its overall colour.
-
-The target keeps the shading and the texture: chromaticity (colour over luminance) is taken
-from the coarse scale and pulled half-way to the face's median, which evens redness and
-blotches; luminance keeps the coarse scale and lifts dark patches of the middle band
-(``DARK_LIFT`` of their depth) but keeps highlights. The layer is the soft-light layer that
-takes the middle-scale image to that target; applied to the photo, it modulates every pixel's
-texture instead of replacing it.
+Colour is smoothed inside the skin only (normalised convolution, H. Knutsson and C.-F. Westin,
+"Normalized and differential convolution", CVPR 1993) at two scales: ``BLOTCH`` (finer detail is
+texture, pores and spots, left to the other stages) and ``SHADING``. The difference of the two,
+in log-RGB, is unmixed; its shading part is kept whole and the pigment it holds over the
+surroundings is taken out. Shading changes colour a little too (a camera's tone curve
+saturates shadows, highlights are whiter), so the part of the pigment amounts that follows the
+shading amount across the face (a least-squares slope, the worst-fitting fifth left out) is
+shading's, and where shading changes more than pigment the removal fades (a Wiener-like gate,
+``p^2 / (p^2 + s^2)``). Too little pigment is never added. The layer is the soft-light layer
+that takes the ``BLOTCH``-scale image to that target; applied to the photo, it modulates every
+pixel's texture instead of replacing it.
 """
 
 from __future__ import annotations
@@ -22,17 +28,27 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask
-from meiyan.filters.highpass import luma
 from meiyan.retouch.blend import gain_for, layer_of
 
 BLOTCH = 0.012
 """Finest scale evened (Gaussian sigma, fraction of the face size)."""
 SHADING = 0.08
-"""Scale from which on shading is kept."""
-DARK_LIFT = 0.7
-"""Share of a dark patch's depth that is lifted."""
-GLOBAL_PULL = 0.5
-"""Share of the way from the local chromaticity to the face's median."""
+"""Scale of the surroundings a patch is compared with."""
+HAEMOGLOBIN = (0.05, 0.7, 0.7)
+"""Absorbance of haemoglobin in R, G, B (log units, any scale): its Q bands (540-580 nm) take
+green, the Soret band's tail blue, red passes (S. Prahl's tabulated extinction coefficients)."""
+MELANIN = (0.37, 0.57, 1.0)
+"""Absorbance of melanin in R, G, B: rising towards blue as about wavelength^-3.5 (at 610, 540
+and 460 nm; S. L. Jacques, "Optical properties of biological tissues: a review", Phys. Med.
+Biol. 58(11), 2013)."""
+
+_EPS = 0.02  # added before the log: dark pixels are not amplified into noise
+_TRIM = 0.8  # share of the skin's pixels (best-fitting) that sets the shading slope
+_BASIS = np.stack(
+    [np.ones(3) / np.sqrt(3), *(np.asarray(v) / np.linalg.norm(v) for v in (HAEMOGLOBIN, MELANIN))],
+    axis=1,
+).astype(np.float32)
+_UNMIX = np.linalg.inv(_BASIS).astype(np.float32)
 
 
 def masked_blur(x: np.ndarray, mask: Mask, sigma: float) -> np.ndarray:
@@ -57,6 +73,31 @@ def masked_blur(x: np.ndarray, mask: Mask, sigma: float) -> np.ndarray:
     return out
 
 
+def unmix(log_change: np.ndarray) -> np.ndarray:
+    """Amounts of shading, haemoglobin and melanin, ``(..., 3)``, in a log-RGB change
+    ``(..., 3)``: ``log_change = s * grey - h * HAEMOGLOBIN - m * MELANIN`` (unit directions),
+    so ``s > 0`` is lighter and ``h, m > 0`` more pigment."""
+    c = log_change.reshape(-1, 3) @ _UNMIX.T
+    c[:, 1:] *= -1.0
+    return c.reshape(log_change.shape)
+
+
+def _shading_slope(amounts: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of the pigment amounts on the shading amount over ``skin``, the
+    worst-fitting ``1 - _TRIM`` of the pixels left out."""
+    c = amounts[::2, ::2][skin[::2, ::2]].astype(np.float64)
+    slope = np.zeros(2)
+    if len(c) < 10:
+        return slope.astype(np.float32)
+    keep = np.ones(len(c), bool)
+    for _ in range(2):
+        s = c[keep, 0]
+        slope = (s @ c[keep, 1:]) / max(float(s @ s), 1e-12)
+        misfit = np.abs(c[:, 1:] - c[:, :1] * slope).sum(axis=1)
+        keep = misfit <= np.quantile(misfit, _TRIM)
+    return slope.astype(np.float32)
+
+
 def even_tone_layer(image: Float32Image, mask: Mask, face_size: float) -> np.ndarray:
     """Soft-light layer (float32 ``(H, W, 3)``, 0.5 = no change) that evens the skin's tone.
 
@@ -65,20 +106,20 @@ def even_tone_layer(image: Float32Image, mask: Mask, face_size: float) -> np.nda
     pixels of ``image``, which sets the scales. Outside the skin the layer is meaningless and
     must be masked by the caller (the pipeline always does).
     """
-    if not (mask > 0.5).any():
+    skin = mask > 0.5
+    if not skin.any():
         return np.full(image.shape, 0.5, np.float32)
-    eps = np.float32(1e-3)
     mid = masked_blur(image, mask, max(1.0, BLOTCH * face_size))
     coarse = masked_blur(image, mask, max(2.0, SHADING * face_size))
-    y_mid, y_coarse = luma(mid), luma(coarse)
-    chroma = coarse / (y_coarse[..., None] + eps)
-    skin = mask[::2, ::2] > 0.5  # every other pixel of every other row: plenty for a median
-    pixels = image[::2, ::2][skin] if skin.any() else image[mask > 0.5]
-    median = np.median(pixels / (luma(pixels[None])[0][:, None] + eps), axis=0)
-    chroma += np.float32(GLOBAL_PULL) * (median.astype(np.float32) - chroma)
-    y_target = y_mid + np.float32(DARK_LIFT) * np.maximum(y_coarse - y_mid, 0.0)
-    target = np.clip(y_target[..., None] * chroma, 0.0, 1.0)
+    eps = np.float32(_EPS)
+    amounts = unmix(np.log(mid + eps) - np.log(coarse + eps))
+    amounts[..., 1:] -= amounts[..., :1] * _shading_slope(amounts, skin)
+    excess = np.maximum(amounts[..., 1:], 0.0)
+    p2 = np.square(excess.sum(axis=2))
+    excess *= (p2 / (p2 + np.square(amounts[..., 0]) + np.float32(1e-12)))[..., None]
+    removal = excess @ _BASIS[:, 1:].T  # the log-RGB change that takes the excess out
+    target = np.clip((mid + eps) * np.exp(removal) - eps, 0.0, 1.0)
     return layer_of(gain_for(mid, target))
 
 
-__all__ = ["BLOTCH", "SHADING", "even_tone_layer", "masked_blur"]
+__all__ = ["BLOTCH", "HAEMOGLOBIN", "MELANIN", "SHADING", "even_tone_layer", "masked_blur", "unmix"]
