@@ -1,11 +1,13 @@
 """Train ABPN at full resolution on one CUDA GPU for a fixed wall time (default 7 minutes).
 
     python -m meiyan.train.tasks.abpn_gpu --faces runs/abpn_faces.npz --out "$OUT" \
-        [--init best.pt] [--minutes 7] [--size 512] [--batch 16] [--workers 12]
+        [--init best.pt|abpn.onnx] [--width 16] [--stage all|lrl] [--minutes 7] [--size 512]
+        [--batch 16] [--workers 12]
 
 The task and losses of :mod:`meiyan.train.tasks.abpn` (T. Lei et al., ABPN, CVPR 2022) on
 whole 512-pixel faces instead of 256-pixel crops, mixed precision, the learning rate on a cosine
-of the elapsed time; ``--init`` starts from a checkpoint (e.g. the CPU run's ``best.pt``). The
+of the elapsed time; ``--init`` starts from a checkpoint (e.g. the CPU run's ``best.pt``) or an
+exported model, ``--stage lrl`` trains the local retouching layer alone (see the task). The
 data is the one prepared faces file (:func:`meiyan.train.tasks.abpn.build_faces_file`). Writes
 ``abpn_gpu.pt`` (a trainer checkpoint: ``meiyan export abpn OUT/abpn_gpu.pt -o abpn.onnx``) and
 ``abpn_gpu.json`` (losses and the validation gain) under ``--out``. Runs on the CPU too (for a
@@ -24,10 +26,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from meiyan.train.tasks.abpn import AbpnConfig, AbpnTask
+from meiyan.train.tasks.abpn import STAGES, AbpnConfig, AbpnTask
 from meiyan.train.trainer import (
     CHECKPOINT_FORMAT,
-    load_checkpoint,
     save_checkpoint,
     seed_everything,
     seed_worker,
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--init", default=None)
+    ap.add_argument("--init", default=None, help="an abpn checkpoint or exported ONNX model")
+    ap.add_argument("--width", type=int, default=AbpnConfig.width, help="LRL base width")
+    ap.add_argument("--stage", choices=STAGES, default="all")
     ap.add_argument("--minutes", type=float, default=7.0)
     ap.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     ap.add_argument("--size", type=int, default=512)
@@ -62,15 +65,16 @@ def main(argv: list[str] | None = None) -> dict:
             val_size=min(max(args.size, 352), 512),
             lr=args.lr,
             spot_weight=args.spot_weight,
+            width=args.width,
+            init=args.init,
+            stage=args.stage,
         )
     )
     task.device, task.seed, task.amp = device, args.seed, cuda
     task.scaler = torch.amp.GradScaler(device.type, enabled=cuda)
     net = task.build_networks()["abpn"]
-    if args.init:
-        net.load_state_dict(load_checkpoint(args.init, AbpnTask.name)["networks"]["abpn"])
     task.nets = task.train_nets = {"abpn": net.to(device)}
-    adam = torch.optim.Adam(net.parameters(), lr=args.lr)
+    adam = torch.optim.Adam((net.lrl if args.stage == "lrl" else net).parameters(), lr=args.lr)
     task.optimizers = {"adam": adam}
     train_set, val_set = task.datasets()
     common = {
