@@ -109,6 +109,31 @@ def test_several_faces_give_one_face_each(portrait: np.ndarray) -> None:
         assert x < cx < x + 240 * s and y < cy < y + 260 * s
 
 
+def test_graph_runs_spread_over_two_lanes_give_the_one_lane_result(
+    portrait: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The face pass's detector and mesh runs on two threads, each with its own graphs, find
+    the same faces with the same landmarks as one thread running them all in turn."""
+    import meiyan.face.detect as detect
+
+    head = portrait[40:300, 110:350]
+    canvas = np.full((900, 1600, 3), 180, np.uint8)  # two squares: five detector runs
+    for x, y, s in [(40, 300, 1.2), (700, 100, 2.0), (1300, 500, 1.0)]:
+        paste(canvas, cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), x, y)
+    monkeypatch.setenv("MEIYAN_THREADS", "2")
+    monkeypatch.setattr(detect, "_LANES", 1)
+    one = FaceDetector()
+    serial = one.analyze(canvas, min_face=0.03)  # tiles too
+    monkeypatch.setattr(detect, "_LANES", 2)
+    two = FaceDetector()
+    spread = two.analyze(canvas, min_face=0.03)
+    assert {lane for _, lane in one._graphs} == {0}
+    assert {lane for _, lane in two._graphs} == {0, 1}  # the second lane did run
+    assert len(serial) == len(spread) == 3
+    for a, b in zip(serial, spread, strict=True):
+        assert np.array_equal(a.landmarks, b.landmarks) and a.score == b.score
+
+
 def test_small_face_in_a_large_picture(portrait: np.ndarray) -> None:
     small = cv2.resize(portrait, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
     canvas = np.full((1500, 2000, 3), 120, np.uint8)

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
 from meiyan._array import check_rgb, from_float32
-from meiyan._threads import shared
+from meiyan._threads import pool, shared, thread_count
 from meiyan.errors import ModelError
 from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
@@ -63,7 +65,27 @@ _SQUARE_SHORT_SCORE = 0.7
 _CROP_SCALES = (2.0, 1.6, 2.6)
 _MESH_SIZE = 256  # landmark crops are resized to this square
 _NMS_IOU = 0.3
+_LANES = 2
+"""Graph runs of one face pass are spread over this many threads at most (one set of MediaPipe
+graphs each: a graph runs on one core, and it is not re-entrant)."""
+# Relative cost of one run of each graph (2-core machine: full range 8.5 ms, short range 3.4,
+# mesh 12), to balance the lanes.
+_COST = {"full": 2.5, "short": 1.0, "mesh": 3.5}
+
+T = TypeVar("T")
+R = TypeVar("R")
 _EDGE_MARGIN = 0.02  # boxes this close (fraction of a tile) to an inner tile edge are dropped
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One detector run: ``model`` on ``image``, a resized ``window`` ``(x, y, w, h)`` of the
+    photo; ``keep`` filters its detections."""
+
+    model: str
+    image: np.ndarray
+    window: tuple[float, float, float, float]
+    keep: Callable[[Detection], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,52 @@ def _nms(dets: list[Detection], iou: float) -> list[Detection]:
         if all(_iou(d.box, k.box) <= iou for k in kept):
             kept.append(d)
     return kept
+
+
+def _shrink(image: np.ndarray, s: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` shrunk ``s`` times (``s < 1``) for the detector, and the ``(rows, columns)``
+    of ``image`` that the copy covers.
+
+    Where the shrink is large, every ``step``-th pixel is taken first (area resampling then
+    reads fewer pixels for the same result to within noise). OpenCV's area resampling is slow
+    at a fractional factor (8 ms for 1080p to 600 pixels on 2 cores) and fast at a whole one
+    (0.5 ms): the rest of the shrink is a whole factor, over the rows and columns that it
+    divides (up to ``factor - 1`` of each are left out at the bottom and right edges), and then
+    the small remainder.
+    """
+    h, w = image.shape[:2]
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    step = max(1, int(0.5 / s))
+    image = image[::step, ::step]
+    hs, ws = image.shape[:2]
+    k = max(1, int(1.0 / (s * step)))
+    ch, cw = hs // k * k, ws // k * k
+    if k > 1:
+        image = cv2.resize(image[:ch, :cw], (cw // k, ch // k), interpolation=cv2.INTER_AREA)
+    if image.shape[1::-1] != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image, (h if ch == hs else ch * step, w if cw == ws else cw * step)
+
+
+def _sure_on_square(d: Detection) -> bool:
+    return d.score >= _SQUARE_SHORT_SCORE
+
+
+def _whole_in_tile(tx: int, ty: int, side: int, h: int, w: int) -> Callable[[Detection], bool]:
+    """Whether a detection in the tile at ``(tx, ty)`` keeps clear of its inner edges: a face
+    cut by an inner tile edge is whole in a neighbouring tile."""
+    margin = _EDGE_MARGIN * side
+
+    def keep(d: Detection) -> bool:
+        x0, y0, x1, y1 = d.box
+        return not (
+            (tx > 0 and x0 < tx + margin)
+            or (ty > 0 and y0 < ty + margin)
+            or (tx + side < w and x1 > tx + side - margin)
+            or (ty + side < h and y1 > ty + side - margin)
+        )
+
+    return keep
 
 
 def tile_levels(height: int, width: int, min_face: float) -> list[list[tuple[int, int, int]]]:
@@ -119,7 +187,9 @@ class FaceDetector:
     detection in ``calls`` (tests check that every job detects once per image).
 
     Thread safety: MediaPipe graphs are not re-entrant, so calls on one detector are serialised
-    by a lock; use one detector per thread to run in parallel.
+    by a lock; use one detector per thread to run in parallel. Inside a call, the detector and
+    mesh runs are spread over two threads (the caller's and one of the shared pool's, each
+    with its own set of graphs, made on first use): a graph runs on one core.
     """
 
     def __init__(self, *, min_score: float = 0.5) -> None:
@@ -128,16 +198,17 @@ class FaceDetector:
         self.min_score = float(min_score)
         self.calls = 0
         self._lock = threading.Lock()
-        self._graphs: dict[str, Any] = {}
+        self._graphs: dict[tuple[str, int], Any] = {}
 
-    def _graph(self, name: str) -> Any:
-        """The MediaPipe solution ``name``, created on first use."""
-        if name not in self._graphs:
+    def _graph(self, name: str, lane: int = 0) -> Any:
+        """Lane ``lane``'s MediaPipe solution ``name``, created on first use."""
+        key = (name, lane)
+        if key not in self._graphs:
             try:
                 face_detection, face_mesh = solution("face_detection"), solution("face_mesh")
 
                 if name == "mesh":
-                    self._graphs[name] = load_graph(
+                    self._graphs[key] = load_graph(
                         lambda: face_mesh.FaceMesh(
                             static_image_mode=True,
                             max_num_faces=2,
@@ -146,7 +217,7 @@ class FaceDetector:
                         )
                     )
                 else:
-                    self._graphs[name] = load_graph(
+                    self._graphs[key] = load_graph(
                         lambda: face_detection.FaceDetection(
                             model_selection=1 if name == "full" else 0,
                             min_detection_confidence=self.min_score,
@@ -154,7 +225,34 @@ class FaceDetector:
                     )
             except (ImportError, RuntimeError) as e:
                 raise ModelError(f"cannot load MediaPipe face models: {e}") from e
-        return self._graphs[name]
+        return self._graphs[key]
+
+    def _in_lanes(
+        self, fn: Callable[[T, int], R], items: Sequence[T], costs: Sequence[float]
+    ) -> list[R]:
+        """``fn(item, lane)`` for each item, in order; the items are spread over up to
+        :data:`_LANES` threads (the caller's and the shared pool's), largest cost first to
+        the least loaded lane, each lane with its own graphs."""
+        lanes = min(_LANES, thread_count(), len(items))
+        if lanes <= 1:
+            return [fn(item, 0) for item in items]
+        load, plan = [0.0] * lanes, [[] for _ in range(lanes)]
+        for i in sorted(range(len(items)), key=lambda i: -costs[i]):
+            lane = load.index(min(load))
+            load[lane] += costs[i]
+            plan[lane].append(i)
+
+        def run(lane: int) -> list[tuple[int, R]]:
+            return [(i, fn(items[i], lane)) for i in plan[lane]]
+
+        others = [pool().submit(run, lane) for lane in range(1, lanes)]
+        try:
+            done = run(0)
+        finally:
+            wait(others)  # no lane may still be using its graphs when the lock is released
+        for other in others:
+            done += other.result()
+        return [r for _, r in sorted(done, key=lambda t: t[0])]
 
     def close(self) -> None:
         """Release the MediaPipe graphs (they are created again if the detector is reused)."""
@@ -169,12 +267,10 @@ class FaceDetector:
         rgb = image if image.dtype == np.uint8 else from_float32(image, np.uint8)
         return np.ascontiguousarray(rgb)
 
-    def _run_detector(
-        self, name: str, image: np.ndarray, window: tuple[int, int, int, int]
-    ) -> list[Detection]:
-        """Detections of model ``name`` on ``image`` (a resized window ``x, y, w, h``)."""
-        x, y, w, h = window
-        result = self._graph(name).process(image)
+    def _run_detector(self, run: _Run, lane: int = 0) -> list[Detection]:
+        """The kept detections of one run, with lane ``lane``'s graph."""
+        x, y, w, h = run.window
+        result = self._graph(run.model, lane).process(run.image)
         dets = []
         for d in result.detections or []:
             rb = d.location_data.relative_bounding_box
@@ -185,7 +281,7 @@ class FaceDetector:
                 y + (rb.ymin + rb.height) * h,
             )
             dets.append(Detection(box=box, score=float(d.score[0])))
-        return dets
+        return [d for d in dets if run.keep is None or run.keep(d)]
 
     def find_boxes(self, image: np.ndarray) -> list[Detection]:
         """Stage 1 at full size: face boxes of 48 pixels and more in an RGB image (uint8 or
@@ -201,7 +297,7 @@ class FaceDetector:
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        dets = self._run_detector("short", small, (0, 0, w, h))
+        runs = [_Run("short", small, (0, 0, w, h))]
         # The full-range model on squares of the short side: a letterbox of a wide photo would
         # spend its input on padding (a 16:9 frame's faces would be 0.56 times as large). On a
         # photo of several squares the short-range model looks at each too: it finds faces
@@ -214,12 +310,11 @@ class FaceDetector:
             square = np.ascontiguousarray(rgb[y : y + short, x : x + short])
             if short > _TILE_SIZE:
                 square = cv2.resize(square, (_TILE_SIZE, _TILE_SIZE), interpolation=cv2.INTER_AREA)
-            dets += self._run_detector("full", square, (x, y, short, short))
+            runs.append(_Run("full", square, (x, y, short, short)))
             if n > 1:
                 if short > _SHORT_SIZE:
                     square = cv2.resize(square, (_SHORT_SIZE,) * 2, interpolation=cv2.INTER_AREA)
-                found = self._run_detector("short", square, (x, y, short, short))
-                dets += [d for d in found if d.score >= _SQUARE_SHORT_SCORE]
+                runs.append(_Run("short", square, (x, y, short, short), _sure_on_square))
         for level in tile_levels(h, w, _DETECTOR_MIN_FACE):
             side = level[0][2]
             # One shrunk copy per level, so each tile is a slice at the model's input size.
@@ -228,24 +323,17 @@ class FaceDetector:
             if s < 1.0:
                 size = (max(1, round(w * s)), max(1, round(h * s)))
                 shrunk = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-            margin = _EDGE_MARGIN * side
             for tx, ty, _ in level:
                 sx, sy = round(tx * s), round(ty * s)
                 tile = np.ascontiguousarray(
                     shrunk[sy : sy + round(side * s), sx : sx + round(side * s)]
                 )
                 th, tw = tile.shape[0] / s, tile.shape[1] / s
-                for d in self._run_detector("full", tile, (sx / s, sy / s, tw, th)):
-                    x0, y0, x1, y1 = d.box
-                    # A face cut by an inner tile edge is whole in a neighbouring tile.
-                    cut = (
-                        (tx > 0 and x0 < tx + margin)
-                        or (ty > 0 and y0 < ty + margin)
-                        or (tx + side < w and x1 > tx + side - margin)
-                        or (ty + side < h and y1 > ty + side - margin)
-                    )
-                    if not cut:
-                        dets.append(d)
+                runs.append(
+                    _Run("full", tile, (sx / s, sy / s, tw, th), _whole_in_tile(tx, ty, side, h, w))
+                )
+        found = self._in_lanes(self._run_detector, runs, [_COST[r.model] for r in runs])
+        dets = [d for ds in found for d in ds]
         return _nms(dets, _NMS_IOU)
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> Face | None:
@@ -254,7 +342,9 @@ class FaceDetector:
         with self._lock:
             return self._landmarks(image, detection)
 
-    def _mesh(self, rgb: np.ndarray, det: Detection, crop_scale: float) -> np.ndarray | None:
+    def _mesh(
+        self, rgb: np.ndarray, det: Detection, crop_scale: float, lane: int = 0
+    ) -> np.ndarray | None:
         """``(478, 3)`` landmarks ``(x, y, depth)`` in image pixels from one square crop."""
         h, w = rgb.shape[:2]
         x0, y0, x1, y1 = det.box
@@ -277,7 +367,7 @@ class FaceDetector:
         )
         interp = cv2.INTER_AREA if side > _MESH_SIZE else cv2.INTER_LINEAR
         crop = cv2.resize(crop, (_MESH_SIZE, _MESH_SIZE), interpolation=interp)
-        result = self._graph("mesh").process(crop)
+        result = self._graph("mesh", lane).process(crop)
         best, best_dist = None, np.inf
         for face in result.multi_face_landmarks or []:
             pts = np.array([(p.x, p.y, p.z) for p in face.landmark], np.float64) * side
@@ -291,9 +381,9 @@ class FaceDetector:
             return None
         return best
 
-    def _landmarks(self, rgb: np.ndarray, det: Detection) -> Face | None:
+    def _landmarks(self, rgb: np.ndarray, det: Detection, lane: int = 0) -> Face | None:
         for crop_scale in _CROP_SCALES:
-            pts = self._mesh(rgb, det, crop_scale)
+            pts = self._mesh(rgb, det, crop_scale, lane)
             if pts is not None:
                 break
         else:
@@ -335,31 +425,34 @@ class FaceDetector:
     def _analyze(self, image: np.ndarray, min_face: float) -> list[Face]:
         h, w = image.shape[:2]
         s = min(1.0, _DETECTOR_MIN_FACE / min_face / max(h, w))
-        small = image
+        small, (ch, cw) = image, (h, w)
         if s < 1.0:
-            # Every other pixel first where the shrink is large: INTER_AREA then reads a
-            # quarter of the pixels for the same result to within noise.
-            step = max(1, int(0.5 / s))
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            small = cv2.resize(image[::step, ::step], size, interpolation=cv2.INTER_AREA)
+            small, (ch, cw) = _shrink(image, s)
         small = self._as_uint8(small)
-        sx, sy = w / small.shape[1], h / small.shape[0]
-        faces: list[Face] = []
+        # Image pixels per pixel of the copy (which may leave out the last few rows and columns).
+        sx, sy = cw / small.shape[1], ch / small.shape[0]
+        # Each box's mesh, from the shrunk copy or, where a face has too few pixels there for
+        # the mesh's input, from the full image.
+        jobs: list[tuple[np.ndarray, Detection, bool]] = []
         for det in self._find_boxes(small):
             x0, y0, x1, y1 = det.box
-            face = None
             if s < 1.0 and _CROP_SCALES[0] * max(x1 - x0, y1 - y0) < _MESH_SIZE:
-                # Too few pixels in the copy for the mesh's input: crop the full image.
                 full = Detection(
                     ((x0 + 0.5) * sx - 0.5, (y0 + 0.5) * sy - 0.5,
                      (x1 + 0.5) * sx - 0.5, (y1 + 0.5) * sy - 0.5),
                     det.score,
                 )
-                face = self._landmarks(image, full)
+                jobs.append((image, full, False))
             else:
-                face = self._landmarks(small, det)
-                if face is not None and s < 1.0:
-                    face = face.rescaled(sx, sy, (h, w))
+                jobs.append((small, det, s < 1.0))
+
+        def mesh(job: tuple[np.ndarray, Detection, bool], lane: int) -> Face | None:
+            source, det, rescale = job
+            face = self._landmarks(source, det, lane)
+            return face.rescaled(sx, sy, (h, w)) if face is not None and rescale else face
+
+        faces: list[Face] = []
+        for face in self._in_lanes(mesh, jobs, [_COST["mesh"]] * len(jobs)):
             if face is not None and all(_iou(face.bbox, f.bbox) <= 0.5 for f in faces):
                 faces.append(face)
         return sorted(faces, key=lambda f: (f.bbox[0], f.bbox[1]))
