@@ -30,9 +30,10 @@ from meiyan.makeup import (
     makeup,
     makeup_masks,
 )
-from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab
+from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab, weighted_median
 from meiyan.makeup.faces import FaceCrop
 from meiyan.makeup.regions import PARTS
+from meiyan.makeup.roi import blur_box, blur_mask
 from meiyan.makeup.transfer import match_histograms
 from meiyan.makeup.warp import face_warp
 
@@ -165,6 +166,38 @@ def test_warp_distrusts_folded_triangles() -> None:
     src[4] = (150, 150)  # the centre point jumps past a corner: triangles fold over
     warp = face_warp(src, dst, (101, 101), (200, 200))
     assert warp.valid.min() == 0.0 and (warp.valid[warp.map_x >= 0] == 0).any()
+
+
+@pytest.mark.parametrize("border", [cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT])
+def test_blurs_within_boxes_equal_the_whole_window_blur(border: int) -> None:
+    """The makeup's blurs work in boxes; they must give the whole window's blur bit for bit."""
+    rng = np.random.default_rng(3)
+    for sigma, channels in [(0.7, 1), (2.56, 3), (12.8, 1), (19.2, 3), (25.6, 4)]:
+        x = np.zeros((180, 150, channels), np.float32).squeeze()
+        x[60:110, 5:70] = rng.random(x[60:110, 5:70].shape)  # near the left edge
+        whole = cv2.GaussianBlur(x, (0, 0), sigma, borderType=border)
+        assert np.array_equal(blur_mask(x, sigma, border), whole)
+        box = (slice(70, 130), slice(40, 150))
+        assert np.array_equal(
+            blur_box(x + 0.5, sigma, box, border),
+            cv2.GaussianBlur(x + 0.5, (0, 0), sigma, borderType=border)[box],
+        )
+    assert not blur_mask(np.zeros((20, 30), np.float32), 3.0).any()
+
+
+def test_weighted_median_is_that_of_the_sorted_values() -> None:
+    """The histogram shortcut picks the value a full sort picks, ties and flat columns too."""
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 7, 500, 20000):
+        values = rng.normal(size=(n, 3)) * 30
+        values[:, 1] = np.round(values[:, 1] / 10)  # many ties
+        values[:, 2] = 4.0  # one value
+        weights = rng.random(n) + 0.01
+        for c in range(3):
+            order = np.argsort(values[:, c], kind="stable")
+            cum = np.cumsum(weights[order])
+            k = min(int(np.searchsorted(cum, 0.5 * cum[-1])), n - 1)
+            assert weighted_median(values, weights)[c] == values[order[k], c]
 
 
 def test_histogram_matching_gives_the_reference_distribution() -> None:

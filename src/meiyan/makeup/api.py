@@ -85,9 +85,11 @@ class ClassicMakeup:
                 made = transfer_face(lab, crop.points, refs, shades)
             else:
                 made = apply_look(lab, crop.points, look, shades)
-            # Add the change, not the round trip, to the window only: the rest stays bit-exact.
-            change = crop.to_window(lab_to_rgb(made) - lab_to_rgb(lab))
-            win = crop.window.slices
+            # Add the change, not the round trip, to the window only (the part of it where the
+            # change is not 0): the rest stays bit-exact.
+            change, (rows, cols) = crop.change_in_window(lab_to_rgb(made) - lab_to_rgb(lab))
+            y0, x0 = crop.window.y0, crop.window.x0
+            win = slice(y0 + rows.start, y0 + rows.stop), slice(x0 + cols.start, x0 + cols.stop)
             if image.dtype == np.uint8:
                 out[win] = from_float32(to_float32(out[win]) + change, np.uint8)
             else:

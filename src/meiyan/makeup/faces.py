@@ -12,6 +12,7 @@ from meiyan.errors import NoFaceError
 from meiyan.face import Face, analyze, region_mask
 from meiyan.face.regions import FaceFrame
 from meiyan.face.window import Window
+from meiyan.makeup.roi import Box, support
 
 # Window around a face: its landmark box grown by this fraction of its size on every side,
 # enough for the softest mask edge (blush) and the forehead above the mesh.
@@ -80,7 +81,21 @@ class FaceCrop:
         """
         if self.scale >= 1.0:
             return change
+        part, box = self.change_in_window(change)
+        full = np.zeros((*self.window.shape, 3), np.float32)
+        full[box] = part
+        return full
+
+    def change_in_window(self, change: np.ndarray) -> tuple[np.ndarray, Box]:
+        """:meth:`to_window`'s change over the box of the window outside which it is 0 (the
+        face oval's, when resized), and that box: a large photo is only touched there."""
+        if self.scale >= 1.0:
+            return change, (slice(0, change.shape[0]), slice(0, change.shape[1]))
         h, w = self.window.shape
         full = cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR)
         keep = region_mask(self.landmarks, "face_oval", (h, w), exclude=("inner_mouth", "eyes"))
-        return full * keep[..., None]
+        box = support(keep) or (slice(0, 0), slice(0, 0))
+        part, cut = full[box], keep[box]
+        for c in range(3):  # channel by channel: NumPy is slow at broadcasting over 3 channels
+            part[..., c] *= cut
+        return part, box

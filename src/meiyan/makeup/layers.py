@@ -24,6 +24,7 @@ import numpy as np
 from meiyan._array import Mask
 from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, hex_to_lab
+from meiyan.makeup.roi import Box, blur_box, blur_mask, grow, inner, reach, support
 
 FINISHES = ("matte", "gloss")
 
@@ -39,14 +40,14 @@ class Canvas:
 
 
 def _mean(lab: np.ndarray, weights: Mask) -> np.ndarray:
+    """Weighted mean Lab colour; the products are summed over the weights' box only (in the
+    same order, so to the same value: NumPy adds up an ``(N, 3)`` column one row after the
+    other, and the zeros outside add nothing)."""
     total = float(weights.sum())
-    if total <= 0:
+    box = support(weights)
+    if total <= 0 or box is None:
         return np.zeros(3, np.float32)
-    return (lab * weights[..., None]).reshape(-1, 3).sum(axis=0) / total
-
-
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(x, (0, 0), max(sigma, 0.5), borderType=cv2.BORDER_REPLICATE)
+    return (lab[box] * weights[box][..., None]).reshape(-1, 3).sum(axis=0) / total
 
 
 def _recolour(
@@ -62,6 +63,28 @@ def _recolour(
 
 def _blend(lab: np.ndarray, layer: np.ndarray, alpha: Mask) -> np.ndarray:
     return lab + alpha[..., None] * (layer - lab)
+
+
+def _painted(lab: np.ndarray, box: Box, part: np.ndarray) -> np.ndarray:
+    """``lab`` with its ``box`` replaced by ``part``: a layer changes nothing outside the box
+    of its mask, where its alpha is 0."""
+    out = lab.copy()
+    out[box] = part
+    return out
+
+
+def _recoloured(
+    lab: np.ndarray, canvas: Canvas, name: str, target: np.ndarray, light: float, chroma: float
+) -> tuple[Box, np.ndarray, np.ndarray] | None:
+    """Where the soft mask ``name`` reaches: its box, ``lab`` there, and that moved to
+    ``target`` (see :func:`_recolour`) about the mean over the hard mask ``name``; ``None``
+    where the soft mask is empty (the layer changes nothing)."""
+    box = support(canvas.soft[name])
+    if box is None:
+        return None
+    part = lab[box]
+    mean = _mean(lab, canvas.hard[name])
+    return box, part, _recolour(part, target, mean, light=light, chroma_keep=chroma)
 
 
 def _check_strength(name: str, value: float) -> None:
@@ -103,18 +126,21 @@ class Lipstick(Layer):
             raise ValueError(f"finish must be one of {FINISHES}, got {self.finish!r}")
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
-        mean = _mean(lab, canvas.hard["lips"])
-        layer = _recolour(lab, self._lab, mean, light=1.0, chroma_keep=0.25)
+        painted = _recoloured(lab, canvas, "lips", self._lab, 1.0, 0.25)
+        if painted is None:
+            return lab.copy()
+        box, part, layer = painted
         # Specular highlights: lightness above the lips' local mean (dichromatic model).
-        L = lab[..., 0]
-        spec = np.maximum(L - _blur(L, 0.04 * canvas.frame.scale), 0.0)
+        local = blur_box(lab[..., 0], max(0.04 * canvas.frame.scale, 0.5), box)
+        spec = np.maximum(part[..., 0] - local, 0.0)
         if self.finish == "gloss":
             boost = 1.5 * spec
             layer[..., 0] += boost
             layer[..., 1:] *= (1.0 - np.clip(boost / 25.0, 0.0, 0.6))[..., None]
         else:  # matte: highlights damped, texture flattened
             layer[..., 0] -= 0.7 * spec
-        return _blend(lab, layer, canvas.soft["lips"] * (self.strength * amount))
+        alpha = canvas.soft["lips"][box] * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 @dataclass(frozen=True)
@@ -126,12 +152,15 @@ class Blush(Layer):
     strength: float = 0.3
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
-        mean = _mean(lab, canvas.hard["blush"])
-        layer = _recolour(lab, self._lab, mean, light=0.3, chroma_keep=1.0)
+        painted = _recoloured(lab, canvas, "blush", self._lab, 0.3, 1.0)
+        if painted is None:
+            return lab.copy()
+        box, part, layer = painted
         # Densest on the apple: the patch blurred to a blob, peak 1.
-        blob = _blur(canvas.hard["blush"], 0.15 * canvas.frame.scale)
-        density = blob / max(float(blob.max()), 1e-6)
-        return _blend(lab, layer, canvas.soft["blush"] * density * (self.strength * amount))
+        blob = blur_mask(canvas.hard["blush"], max(0.15 * canvas.frame.scale, 0.5))
+        density = blob[box] / max(float(blob.max()), 1e-6)
+        alpha = canvas.soft["blush"][box] * density * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 @dataclass(frozen=True)
@@ -143,14 +172,16 @@ class Eyeshadow(Layer):
     strength: float = 0.4
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
-        zone = canvas.hard["eye_shadow"]
-        mean = _mean(lab, zone)
-        layer = _recolour(lab, self._lab, mean, light=0.8, chroma_keep=0.5)
+        painted = _recoloured(lab, canvas, "eye_shadow", self._lab, 0.8, 0.5)
+        if painted is None:
+            return lab.copy()
+        box, part, layer = painted
         # Density falls off with the distance from the eye opening.
         outside = (canvas.hard["eye_openings"] < 0.5).astype(np.uint8)
-        dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+        dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)[box]
         density = np.exp(-dist / (0.25 * canvas.frame.scale)).astype(np.float32)
-        return _blend(lab, layer, canvas.soft["eye_shadow"] * density * (self.strength * amount))
+        alpha = canvas.soft["eye_shadow"][box] * density * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 @dataclass(frozen=True)
@@ -162,9 +193,12 @@ class Eyeliner(Layer):
     strength: float = 0.6
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
-        mean = _mean(lab, canvas.hard["eyeliner"])
-        layer = _recolour(lab, self._lab, mean, light=1.0, chroma_keep=0.2)
-        return _blend(lab, layer, canvas.soft["eyeliner"] * (self.strength * amount))
+        painted = _recoloured(lab, canvas, "eyeliner", self._lab, 1.0, 0.2)
+        if painted is None:
+            return lab.copy()
+        box, part, layer = painted
+        alpha = canvas.soft["eyeliner"][box] * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 @dataclass(frozen=True)
@@ -176,13 +210,15 @@ class BrowTint(Layer):
     strength: float = 0.4
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
-        brows = canvas.hard["brows"]
-        mean = _mean(lab, brows)
+        painted = _recoloured(lab, canvas, "brows", self._lab, 0.8, 0.5)
+        if painted is None:
+            return lab.copy()
+        box, part, layer = painted
         skin_L = _mean(lab, canvas.hard["eye_shadow"])[0]
         # Hairs are darker than the lid skin below: full tint 15 L* below it, a third on skin.
-        hair = np.clip((skin_L - lab[..., 0]) / 15.0, 1.0 / 3.0, 1.0)
-        layer = _recolour(lab, self._lab, mean, light=0.8, chroma_keep=0.5)
-        return _blend(lab, layer, canvas.soft["brows"] * hair * (self.strength * amount))
+        hair = np.clip((skin_L - part[..., 0]) / 15.0, 1.0 / 3.0, 1.0)
+        alpha = canvas.soft["brows"][box] * hair * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 @dataclass(frozen=True)
@@ -202,23 +238,31 @@ class Foundation(Layer):
         object.__setattr__(self, "_lab", hex_to_lab(self.color) if self.color else None)
 
     def paint(self, lab: np.ndarray, canvas: Canvas, amount: float) -> np.ndarray:
+        box = support(canvas.soft["skin"])
+        if box is None:
+            return lab.copy()
         core = canvas.hard["skin_core"]
         own = belonging(lab, core)
         mean = _mean(lab, core * own)
         target = mean if self._lab is None else self._lab
-        sigma = 0.15 * canvas.frame.scale
+        sigma = max(0.15 * canvas.frame.scale, 0.5)
         likeness = belonging(lab, canvas.hard["skin"])  # hair across the face is not skin
         skin = canvas.hard["skin"] * likeness
-        # Local mean chroma by normalised convolution over skin only.
-        local = (
-            _blur(lab[..., 1:] * skin[..., None], sigma)
-            / np.maximum(_blur(skin, sigma), 1e-3)[..., None]
-        )
-        layer = lab.copy()
+        # Local mean chroma by normalised convolution over skin only: chroma times skin and
+        # skin itself blurred as the channels of one image, read within the blur's reach.
+        near = grow(box, reach(sigma), skin.shape)
+        weighted = np.empty((*skin[near].shape, 3), np.float32)
+        np.multiply(lab[near][..., 1:], skin[near][..., None], out=weighted[..., :2])
+        weighted[..., 2] = skin[near]
+        sums = blur_box(weighted, sigma, inner(box, near))
+        local = sums[..., :2] / np.maximum(sums[..., 2], 1e-3)[..., None]
+        part = lab[box]
+        layer = part.copy()
         layer[..., 0] += target[0] - mean[0]
         layer[..., 1:] += target[1:] - local
-        keep = _blur(likeness, 0.02 * canvas.frame.scale)
-        return _blend(lab, layer, canvas.soft["skin"] * keep * (self.strength * amount))
+        keep = blur_box(likeness, max(0.02 * canvas.frame.scale, 0.5), box)
+        alpha = canvas.soft["skin"][box] * keep * (self.strength * amount)
+        return _painted(lab, box, _blend(part, layer, alpha))
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {

@@ -39,6 +39,7 @@ import numpy as np
 from meiyan._array import Mask
 from meiyan.face import region_polygons
 from meiyan.face.regions import FaceFrame, edge_chains
+from meiyan.makeup.roi import Box, blur_mask, support
 
 REGION_NAMES: tuple[str, ...] = ("lips", "eyes", "skin", "brows", "blush")
 """The parts a user selects (``--regions``); ``eyes`` is the eye shadow with the eyeliner."""
@@ -185,18 +186,19 @@ def _blush_polygons(lm: np.ndarray) -> list[np.ndarray]:
     return polys
 
 
-def _fill(polys: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """Anti-aliased union of pixel polygons (pixel centres at integer coordinates), in [0, 1]."""
+def _fill(polys: Sequence[np.ndarray], shape: tuple[int, int]) -> tuple[np.ndarray, Box | None]:
+    """Anti-aliased union of pixel polygons (pixel centres at integer coordinates), in [0, 1],
+    and the box holding its nonzero pixels (scaled to [0, 1] only there)."""
     canvas = np.zeros(shape, np.uint8)
     scale = 1 << _SUBPIXEL_BITS
     pts = [np.round(p * scale).astype(np.int32) for p in polys if len(p) >= 3]
     if pts:
         cv2.fillPoly(canvas, pts, 255, lineType=cv2.LINE_AA, shift=_SUBPIXEL_BITS)
-    return canvas.astype(np.float32) * np.float32(1.0 / 255.0)
-
-
-def _blur(mask: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(mask, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    out = np.zeros(shape, np.float32)
+    box = support(canvas)
+    if box is not None:
+        np.multiply(canvas[box], np.float32(1.0 / 255.0), out=out[box])
+    return out, box
 
 
 def makeup_masks(
@@ -219,7 +221,7 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
     shape = (int(shape[0]), int(shape[1]))
     frame = FaceFrame.of(lm)
     eyes = _eye_polygons(lm, frame)
-    hard = {
+    filled = {
         "oval": _fill(region_polygons(lm, "face_oval"), shape),
         "upper_lip": _fill(region_polygons(lm, "upper_lip"), shape),
         "lower_lip": _fill(region_polygons(lm, "lower_lip"), shape),
@@ -228,23 +230,28 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
         "blush": _fill(_blush_polygons(lm), shape),
         **{name: _fill(polys, shape) for name, polys in eyes.items()},
     }
+    hard = {name: mask for name, (mask, _) in filled.items()}
 
     scale = frame.scale
 
     def keep_out(mask: np.ndarray, *names: str) -> np.ndarray:
+        """``mask`` times ``1 - hard[n]`` for each name, a new array: only the part's box
+        changes (the factor is 1 elsewhere)."""
+        mask = mask.copy()
         for n in names:
-            mask = mask * (1.0 - hard[n])
+            box = filled[n][1]
+            if box is not None:
+                mask[box] *= 1.0 - hard[n][box]
         return mask
 
     def feather(name: str, mask: np.ndarray, outward: bool = False) -> np.ndarray:
         """Blurred edge across the outline, or (``outward``) all outside it: full inside."""
-        blurred = _blur(mask, FEATHER[name] * scale)
-        return np.clip(2.0 * blurred, 0.0, 1.0) if outward else blurred
+        blurred = blur_mask(mask, FEATHER[name] * scale)
+        return _clip(2.0 * blurred) if outward else blurred
 
-    features = np.maximum.reduce(
-        [hard["upper_lip"], hard["lower_lip"], hard["inner_mouth"], hard["eye_openings"],
-         hard["brows"]]
-    )  # fmt: skip
+    features = hard["upper_lip"].copy()
+    for n in ("lower_lip", "inner_mouth", "eye_openings", "brows"):
+        np.maximum(features, hard[n], out=features)
     skin_hard = keep_out(hard["oval"] * (1.0 - features), "inner_mouth", "eye_openings")
     # Soft masks. The lips' shared edge: each half keeps its own side of the hard split.
     upper = keep_out(feather("lips", hard["upper_lip"]), "inner_mouth", "lower_lip")
@@ -256,27 +263,31 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
     liner = keep_out(feather("eyeliner", hard["eyeliner"]), "eye_openings")
     # Skin: the oval feathered inwards (0 on the outline: nothing outside the face moves),
     # less the features with a narrow edge (they get their own makeup).
-    oval = np.clip(2.0 * _blur(hard["oval"], FEATHER["skin"] * scale) - 1.0, 0.0, 1.0)
-    edge = np.clip(_blur(features, FEATHER["features"] * scale), 0.0, 1.0)
+    oval = _clip(2.0 * blur_mask(hard["oval"], FEATHER["skin"] * scale) - 1.0)
+    edge = _clip(blur_mask(features, FEATHER["features"] * scale))
     skin = keep_out(oval * (1.0 - edge), "inner_mouth", "eye_openings")
     blush = feather("blush", hard["blush"], True) * skin
     soft_masks = {
         "upper_lip": upper,
         "lower_lip": lower,
         "lips": np.maximum(upper, lower),
-        "inner_mouth": hard["inner_mouth"],
-        "eye_openings": hard["eye_openings"],
+        "inner_mouth": hard["inner_mouth"].copy(),
+        "eye_openings": hard["eye_openings"].copy(),
         "eye_shadow": shadow,
         "eyeliner": liner,
         "eyes": np.maximum(shadow, liner),
         "brows": brows,
         "blush": blush,
-        "skin": skin,
+        "skin": skin.copy(),
     }
-    # Makeup stays on the face: nothing outside the oval moves.
-    soft_masks = {k: v * hard["oval"] for k, v in soft_masks.items()}
+    # Makeup stays on the face: nothing outside the oval moves. (Every mask here is a new
+    # array of this function's own, so it is cut in place.)
+    for v in soft_masks.values():
+        v *= hard["oval"]
     # Bare skin: where foundation is at full strength and no other makeup blends in.
-    reach = np.maximum.reduce([soft_masks[n] for n in ("lips", "eyes", "brows", "blush")])
+    reach = soft_masks["lips"].copy()
+    for n in ("eyes", "brows", "blush"):
+        np.maximum(reach, soft_masks[n], out=reach)
     skin_core = skin_hard * ((skin >= _FULL) & (reach <= 1.0 - _FULL))
     soft_set = soft_masks | {"skin_core": skin_core}
     upper_h = hard["upper_lip"] * (1.0 - hard["inner_mouth"])
@@ -296,11 +307,18 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
         "blush": hard["blush"] * skin_hard,
         "skin": skin_hard,
     }
-    hard_set = {k: v * hard["oval"] for k, v in hard_set.items()} | {"skin_core": skin_core}
-    return tuple(
-        {k: np.clip(v, 0.0, 1.0).astype(np.float32, copy=False) for k, v in kind.items()}
-        for kind in (soft_set, hard_set)
-    )
+    for v in hard_set.values():
+        v *= hard["oval"]
+    hard_set["skin_core"] = skin_core.copy()
+    for kind in (soft_set, hard_set):
+        for v in kind.values():
+            _clip(v)
+    return soft_set, hard_set
+
+
+def _clip(x: np.ndarray) -> np.ndarray:
+    """``x`` clipped to [0, 1] in place (it is a new array of the caller's own)."""
+    return np.clip(x, 0.0, 1.0, out=x)
 
 
 def check_regions(regions: Iterable[str]) -> tuple[str, ...]:

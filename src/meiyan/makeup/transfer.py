@@ -61,6 +61,7 @@ from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, main_face
 from meiyan.makeup.regions import REGION_NAMES, makeup_masks, mask_sets
+from meiyan.makeup.roi import Box, grow, inner, reach, support, union
 from meiyan.makeup.warp import face_warp
 
 ORDER: tuple[str, ...] = ("skin", "blush", "eyes", "brows", "lips")
@@ -316,16 +317,28 @@ def swap_gradient(
     return out
 
 
-def _spatial(cur: np.ndarray, ref: np.ndarray, trust: Mask, sigma: float) -> np.ndarray:
-    """Low-pass of ``ref - cur`` by normalised convolution with weights ``trust``; where the
-    local trust is low it tends to the weighted mean difference."""
-    diff = (ref - cur) * trust[..., None]
+def _spatial(cur: np.ndarray, ref: np.ndarray, trust: Mask, sigma: float, box: Box) -> np.ndarray:
+    """Low-pass of ``ref - cur`` by normalised convolution with weights ``trust``, over ``box``
+    of the window; where the local trust is low it tends to the weighted mean difference.
+
+    The difference times the trust and the trust itself are blurred as the four channels of
+    one image, within the blur's reach of ``box`` and of the trust (zero beyond, as blurring
+    the whole window gives them).
+    """
     total = max(float(trust.sum()), 1e-9)
-    mean = diff.reshape(-1, 3).sum(axis=0) / total
-    num = cv2.GaussianBlur(diff, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-    den = cv2.GaussianBlur(trust, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-    eps = _SPATIAL_FALLBACK * max(float(den.max()), 1e-9)
-    return (num + eps * mean.astype(np.float32)) / (den + eps)[..., None]
+    trusted = support(trust)
+    near = grow(union(box, trusted), reach(sigma), trust.shape)
+    stack = np.empty((*trust[near].shape, 4), np.float32)
+    np.subtract(ref[near], cur[near], out=stack[..., :3])
+    stack[..., :3] *= trust[near][..., None]
+    stack[..., 3] = trust[near]
+    mean = np.zeros(3, np.float32)
+    if trusted is not None:  # the products summed in the whole window's order (see _mean)
+        mean = stack[inner(trusted, near)][..., :3].reshape(-1, 3).sum(axis=0) / total
+    sums = cv2.GaussianBlur(stack, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    eps = _SPATIAL_FALLBACK * max(float(sums[..., 3].max()), 1e-9)
+    sums = sums[inner(box, near)]
+    return (sums[..., :3] + eps * mean.astype(np.float32)) / (sums[..., 3] + eps)[..., None]
 
 
 @dataclass(frozen=True)
@@ -384,7 +397,8 @@ def transfer_face(
         # slope bounds hold for the result instead of compounding.
         base = photo.base if rule.keep_detail else lab
         detail = lab[sel] - base[sel]
-        if rule.spatial is not None:
+        box = support(sel)
+        if rule.spatial is not None and box is not None:
             if id(ref) not in warped:
                 warped[id(ref)] = _warp(ref, photo)
             w = warped[id(ref)]
@@ -394,11 +408,12 @@ def transfer_face(
             if rule.spatial_lightness:
                 relit = w.lab.copy()
                 relit[t] = swap_gradient(w.lab[t], photo.uv[t], trust[t], r.slopes, photo.slopes)
-                step = _spatial(base, relit, trust, sigma)
+                step = _spatial(base, relit, trust, sigma, box)
             else:  # chroma only, which the gradient swap leaves as is
-                step = _spatial(base, w.lab, trust, sigma)
+                step = _spatial(base, w.lab, trust, sigma, box)
                 step[..., 0] = 0.0
-            base = base + step * sel[..., None]
+            base = base.copy()
+            base[box] += step * sel[box][..., None]
         mapped = match_histograms(
             base[src_sel],
             src_w[src_sel],

@@ -1,0 +1,77 @@
+"""Boxes of a face window that makeup work is confined to, and Gaussian blurs within them.
+
+A region's mask is zero over most of the window, and a Gaussian reaches only a few sigmas, so
+the work for a region (its blurs, its colour layer, its blend) is done in the box around its
+mask, grown by the blur's reach where a blur needs it. OpenCV computes every output pixel of a
+blur from the same inputs in the same order wherever the crop starts, so the results are those
+of the whole window bit for bit.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Box = tuple[slice, slice]
+"""Rows and columns of a window: ``array[box]`` is the part inside."""
+
+
+def support(mask: np.ndarray) -> Box | None:
+    """The smallest box holding every nonzero pixel of a 2-D ``mask``; ``None`` if it has none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def union(box: Box, *others: Box | None) -> Box:
+    """The smallest box holding ``box`` and every other given box (``None`` holds nothing)."""
+    given = [box, *(b for b in others if b is not None)]
+    return (
+        slice(min(b[0].start for b in given), max(b[0].stop for b in given)),
+        slice(min(b[1].start for b in given), max(b[1].stop for b in given)),
+    )
+
+
+def grow(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
+    """``box`` grown by ``margin`` pixels on every side, clipped to a window of ``shape``."""
+    rows, cols = box
+    return (
+        slice(max(rows.start - margin, 0), min(rows.stop + margin, shape[0])),
+        slice(max(cols.start - margin, 0), min(cols.stop + margin, shape[1])),
+    )
+
+
+def inner(box: Box, outer: Box) -> Box:
+    """``box`` in the coordinates of the part ``outer`` (which holds it) of the window."""
+    r0, c0 = outer[0].start, outer[1].start
+    return slice(box[0].start - r0, box[0].stop - r0), slice(box[1].start - c0, box[1].stop - c0)
+
+
+def reach(sigma: float) -> int:
+    """How far (pixels) OpenCV's float Gaussian of ``sigma`` reaches, with one pixel to spare:
+    its kernel has ``round(8 sigma + 1) | 1`` taps."""
+    return (round(sigma * 8 + 1) | 1) // 2 + 1
+
+
+def blur_box(
+    x: np.ndarray, sigma: float, box: Box, border: int = cv2.BORDER_REPLICATE
+) -> np.ndarray:
+    """The Gaussian blur of window ``x`` (``(H, W)`` or ``(H, W, C)``) over ``box`` only, as
+    blurring the whole window gives it, reading ``x`` only within the blur's reach of ``box``.
+    """
+    part = grow(box, reach(sigma), x.shape)
+    blurred = cv2.GaussianBlur(np.ascontiguousarray(x[part]), (0, 0), sigma, borderType=border)
+    return blurred[inner(box, part)]
+
+
+def blur_mask(x: np.ndarray, sigma: float, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """The Gaussian blur of the whole window ``x``, worked out only within the blur's reach
+    of ``x``'s nonzero pixels (zero beyond, as the whole blur is)."""
+    out = np.zeros_like(x)
+    box = support(x if x.ndim == 2 else x.any(axis=2))
+    if box is not None:
+        part = grow(box, reach(sigma), x.shape)
+        out[part] = cv2.GaussianBlur(x[part], (0, 0), sigma, borderType=border)
+    return out
