@@ -281,3 +281,17 @@ def test_auto_on_real_photos(real_data: Path) -> None:
         ious.append((pred & truth).sum() / (pred | truth).sum())
     assert min(ious) > 0.85
     assert np.mean(ious) > 0.9
+
+
+def test_auto_gets_the_person_mask_made_beside_the_face_pass(portrait: np.ndarray) -> None:
+    """``find_faces`` hands a person-using segmenter the person mask and its reduced copy, and
+    the mask is the one the segmenter makes from the faces alone."""
+    from meiyan.skin import find_faces, segment
+
+    segmenter = SLOT.get("auto", job="skin_mask")
+    faces, extra = find_faces(segmenter, portrait)
+    assert set(extra) == {"person", "person_rgb"} and len(faces) == 1
+    assert extra["person_rgb"].shape == (*extra["person"].shape, 3)
+    by_itself = segment(segmenter, portrait, faces, {})
+    assert np.array_equal(skin_mask(portrait), by_itself)
+    assert find_faces(SLOT.get("face"), portrait)[1] == {}

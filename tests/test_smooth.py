@@ -130,3 +130,42 @@ def test_beautify_changes_only_skin(sample_rgb: np.ndarray) -> None:
     changed = np.abs(out.astype(int) - sample_rgb).max(axis=2) > 0
     assert changed.any()
     assert not changed[mask == 0].any()
+
+
+def test_streamed_columns_match_whole_rows() -> None:
+    """Rows of a window of columns are the same columns of the whole rows."""
+    rng = np.random.default_rng(6)
+    x = rng.random((90, 131, 3), dtype=np.float32)
+    for s in (1, 3):
+        ref = FastGuidedRows(x, radius=6, eps=0.01, subsample=s)
+        whole = ref.rows(x[20:50], 20)
+        assert np.array_equal(ref.rows(x[20:50, 37:101], 20, 37), whole[:, 37:101])
+
+
+@pytest.mark.parametrize("name", ["guided", "bilateral"])
+def test_bands_over_the_skin_columns_match_whole_rows(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bands worked out only over the columns their skin needs give the full-width result."""
+    import meiyan.retouch.smooth as smoothing
+
+    x = noisy_flat(7, 200)
+    yy, xx = np.mgrid[:200, :200]
+    mask = (np.abs(xx - 40 - 0.6 * yy) < 12).astype(np.float32)
+    mask[128:192] = 0.0  # a band of rows without skin
+    ref = meiyan.smooth(x, filter=name, skin="none")
+    narrow = smoothing._smooth(
+        x, mask, filter=name, strength=1.0, texture=0.5, scale=1.0, detail_threshold=0.03
+    )
+    monkeypatch.setattr(smoothing, "_band_columns", lambda m, width: (0, width))
+    full = smoothing._smooth(
+        x, mask, filter=name, strength=1.0, texture=0.5, scale=1.0, detail_threshold=0.03
+    )
+    assert np.array_equal(narrow, full)
+    assert np.array_equal(narrow[mask == 0], x[mask == 0])
+    assert not np.array_equal(narrow, x) and not np.array_equal(ref, x)
+
+
+def test_smooth_finds_faces_and_person_as_given(portrait: np.ndarray, face: object) -> None:
+    """The person mask made beside the face pass gives what the segmenter makes itself."""
+    assert np.array_equal(meiyan.smooth(portrait), meiyan.smooth(portrait, faces=[face]))

@@ -323,3 +323,23 @@ def test_segmenter_frames_each_face_and_letterboxes_without(sample_rgb: np.ndarr
         assert (mask <= 1.0 - region + 1e-6).all(), name
         assert mask[region == 1.0].max() == 0.0, name
     assert mask[~inside].max() == 0.0 and mask[inside].max() > 0.5
+
+
+def test_segmenter_reuses_the_person_segmenters_copy(sample_rgb: np.ndarray) -> None:
+    """The body step takes the person segmenter's reduced copy of the photo instead of reducing
+    it again: the same mask as reducing it here, and the copy given is the one used."""
+    from meiyan.face import analyze
+    from meiyan.face.person import default_person, person_and_copy
+    from meiyan.skin.unet_onnx import UNetSkinSegmenter
+
+    big = cv2.resize(sample_rgb, (1024, 1024), interpolation=cv2.INTER_LINEAR)
+    (face,) = analyze(big)
+    person, rgb = person_and_copy(big)
+    assert rgb.shape == (*person.shape, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(person, default_person().small(big))
+    seg = UNetSkinSegmenter()
+    reduced_here = seg(big, [face], person)
+    assert np.array_equal(seg(big, [face], person, rgb), reduced_here)
+    assert np.array_equal(seg(big, [face]), reduced_here)
+    grey = seg(big, [face], person, np.full_like(rgb, 128))
+    assert not np.array_equal(grey, reduced_here)

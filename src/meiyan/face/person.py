@@ -8,7 +8,8 @@ The general model (256x256 input) of MediaPipe 0.10.21, after the MobileNetV3-ba
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
@@ -21,6 +22,8 @@ from meiyan.face._quiet import load_graph
 
 if TYPE_CHECKING:
     from meiyan.face.record import Face
+
+T = TypeVar("T")
 
 
 class PersonSegmenter:
@@ -44,9 +47,10 @@ class PersonSegmenter:
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
         return np.clip(mask, 0.0, 1.0)
 
-    def small(self, image: np.ndarray) -> Mask:
-        """Person probability at the model's working size (long side at most ``size``):
-        float32 in [0, 1]; enlarge only the part that is needed."""
+    def reduce(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 RGB copy of ``image`` that the model runs on: area-averaged to a long side
+        of at most ``size`` (``image`` itself when it is uint8 and no larger). Stages that work
+        at the person mask's size can reuse it instead of reducing the photo again."""
         check_rgb(image)
         h, w = image.shape[:2]
         scale = min(1.0, self.size / max(h, w))
@@ -56,6 +60,15 @@ class PersonSegmenter:
             small = cv2.resize(image, dsize, interpolation=cv2.INTER_AREA)
         if small.dtype != np.uint8:
             small = from_float32(small, np.uint8)
+        return small
+
+    def small(self, image: np.ndarray) -> Mask:
+        """Person probability at the model's working size (long side at most ``size``):
+        float32 in [0, 1]; enlarge only the part that is needed."""
+        return self.segment(self.reduce(image))
+
+    def segment(self, small: np.ndarray) -> Mask:
+        """Person probability of :meth:`reduce`'s copy, at its size: float32 in [0, 1]."""
         with self._lock:
             if self._graph is None:
                 try:
@@ -81,14 +94,33 @@ def person_mask(image: np.ndarray) -> Mask:
     return default_person()(image)
 
 
+def person_and_copy(image: np.ndarray) -> tuple[Mask, np.ndarray]:
+    """The shared segmenter's person mask of ``image`` at its small size and the uint8 RGB
+    copy it was worked out on (:meth:`PersonSegmenter.reduce`)."""
+    segmenter = default_person()
+    small = segmenter.reduce(image)
+    return segmenter.segment(small), small
+
+
+def analyze_beside(
+    image: np.ndarray, job: Callable[[np.ndarray], T], *, min_face: float | None = None
+) -> tuple[list[Face], T]:
+    """:func:`meiyan.face.analyze` of ``image`` and ``job(image)``, worked out beside the face
+    pass on the shared pool: the face pass leaves the second core mostly idle."""
+    from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
+
+    future = pool().submit(job, image)
+    faces = analyze(image, min_face=DEFAULT_MIN_FACE if min_face is None else min_face)
+    return faces, future.result()
+
+
 def analyze_with_person(
     image: np.ndarray, *, min_face: float | None = None, person: bool = True
 ) -> tuple[list[Face], Mask | None]:
     """:func:`meiyan.face.analyze` of ``image`` and, when ``person``, its person mask at the
-    segmenter's small size (:meth:`PersonSegmenter.small`), worked out beside the face pass on
-    the shared pool: the face pass leaves the second core mostly idle."""
-    from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
+    segmenter's small size (:meth:`PersonSegmenter.small`), worked out beside the face pass."""
+    if not person:
+        from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
 
-    job = pool().submit(default_person().small, image) if person else None
-    faces = analyze(image, min_face=DEFAULT_MIN_FACE if min_face is None else min_face)
-    return faces, (job.result() if job is not None else None)
+        return analyze(image, min_face=DEFAULT_MIN_FACE if min_face is None else min_face), None
+    return analyze_beside(image, default_person().small, min_face=min_face)

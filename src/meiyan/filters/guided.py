@@ -153,21 +153,24 @@ class FastGuidedRows:
             small *= np.float32(1.0 / 255.0)
         self._a, self._b = _self_guided(small, max(1, round(radius / s)), eps)
 
-    def rows(self, p: Float32Image, y0: int) -> Float32Image:
-        """Filtered rows ``y0 .. y0 + len(p)`` of the image, given those rows ``p`` (float32)."""
+    def rows(self, p: Float32Image, y0: int, x0: int = 0) -> Float32Image:
+        """Filtered rows ``y0 .. y0 + len(p)`` of the image, given those rows ``p`` (float32)
+        of columns ``x0 .. x0 + p.shape[1]``."""
         s, y1 = self.s, y0 + p.shape[0]
+        cols = slice(x0, x0 + p.shape[1])
         if s == 1:
-            q = self._a[y0:y1] * p
-            q += self._b[y0:y1]
+            q = self._a[y0:y1, cols] * p
+            q += self._b[y0:y1, cols]
             return q
         # Bilinear upsampling by an integer factor is shift-invariant by whole source rows:
         # resizing source rows k0..k1 reproduces the whole-frame result except within half a
         # cell of the cut ends, and a margin of one source row keeps those out of the band.
+        # Columns are resized whole (the horizontal factor need not be whole) and then cut.
         k0 = max(0, y0 // s - 1)
         k1 = min(self._a.shape[0], (y1 - 1) // s + 2)
         size = (self.w, (k1 - k0) * s)
         band = slice(y0 - k0 * s, y1 - k0 * s)
-        q = cv2.resize(self._a[k0:k1], size)[band]
+        q = cv2.resize(self._a[k0:k1], size)[band, cols]
         q *= p
-        q += cv2.resize(self._b[k0:k1], size)[band]
+        q += cv2.resize(self._b[k0:k1], size)[band, cols]
         return q

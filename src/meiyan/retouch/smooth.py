@@ -79,14 +79,27 @@ def _check_settings(filter: str, strength: float, texture: float) -> None:
 
 def _filter_rows(
     image: np.ndarray, filter: str, scale: float
-) -> Callable[[np.ndarray, int], np.ndarray]:
-    """``rows(p, y0)``: the filtered rows ``y0 .. y0 + len(p)`` given those input rows ``p``."""
+) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """``rows(p, y0, x0)``: the filtered pixels from row ``y0`` and column ``x0`` on, of the
+    size of ``p``, given those input pixels ``p``."""
     fn, params = FILTER_SETTINGS[filter](scale)
     if fn is filters.guided:
         # The default filter streams: its coefficients live at low resolution.
         return FastGuidedRows(image, **params).rows
     filtered = fn(to_float32(image), **params)
-    return lambda p, y0: filtered[y0 : y0 + p.shape[0]]
+    return lambda p, y0, x0: filtered[y0 : y0 + p.shape[0], x0 : x0 + p.shape[1]]
+
+
+def _band_columns(mask: Mask | None, width: int) -> tuple[int, int] | None:
+    """Columns ``(x0, x1)`` a band of rows with this ``mask`` (``None``: all skin) must be
+    worked out over: its skin grown by :data:`_HALO`, the reach of the band's blurs (pixels
+    farther out have a zero mask and come back unchanged); ``None`` without skin."""
+    if mask is None:
+        return 0, width
+    cols = np.flatnonzero(mask.any(axis=0))
+    if cols.size == 0:
+        return None
+    return max(0, int(cols[0]) - _HALO), min(width, int(cols[-1]) + 1 + _HALO)
 
 
 def _context(filter: str, scale: float) -> int:
@@ -102,7 +115,7 @@ def _mask_box(mask: Mask, margin: int) -> tuple[int, int, int, int] | None:
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     h, w = mask.shape
     return (
         max(0, rows[0] - margin),
@@ -123,9 +136,11 @@ def _smooth(
     detail_threshold: float,
 ) -> np.ndarray:
     """The combined method on an RGB uint8 or float32 image; the result has its dtype.
+    ``mask``: float32 in [0, 1] of the image's size (validated by the caller, no copy here).
 
     The full-resolution work runs in bands of rows so that temporaries stay in cache: at 1080p a
-    fresh float32 frame costs as much to allocate as the arithmetic done in it.
+    fresh float32 frame costs as much to allocate as the arithmetic done in it; each band is
+    worked out only over the columns its skin needs.
     """
     _check_settings(filter, strength, texture)
     if image.dtype == np.float32:
@@ -135,7 +150,6 @@ def _smooth(
     if scale is None:
         scale = working_scale(image.shape)
     if mask is not None:
-        mask = check_mask(mask, image.shape[:2])
         box = _mask_box(mask, _context(filter, scale))
         if box is None:
             return image.copy()
@@ -154,15 +168,22 @@ def _smooth(
             )
             return res
     rows = _filter_rows(image, filter, scale)
-    h = image.shape[0]
+    h, w = image.shape[:2]
     res = np.empty_like(image)
 
     def band(y0: int) -> None:
         y1 = min(h, y0 + _STRIP)
+        span = _band_columns(None if mask is None else mask[y0:y1], w)
+        if span is None:
+            res[y0:y1] = image[y0:y1]
+            return
+        x0, x1 = span
+        if x1 - x0 < w:
+            res[y0:y1] = image[y0:y1]
         a0, a1 = max(0, y0 - _HALO), min(h, y1 + _HALO)
         top, n = y0 - a0, y1 - y0
-        p = to_float32(image[a0:a1])
-        d = rows(p, a0) - p
+        p = to_float32(image[a0:a1, x0:x1])
+        d = rows(p, a0, x0) - p
         if texture > 0:
             # d - texture * (d - fine) == (1 - texture) * d + texture * fine
             d = cv2.addWeighted(d, 1.0 - texture, cv2.GaussianBlur(d, (5, 5), 1.0), texture, 0.0)
@@ -174,11 +195,11 @@ def _smooth(
         alpha += np.float32(0.3)
         alpha *= np.float32(strength)
         if mask is not None:
-            alpha *= mask[y0:y1]
+            alpha *= mask[y0:y1, x0:x1]
         out = d[top : top + n]
         out *= cv2.merge([alpha, alpha, alpha])
         out += p[top : top + n]
-        res[y0:y1] = from_float32(out, image.dtype)
+        res[y0:y1, x0:x1] = from_float32(out, image.dtype)
 
     # Bands are independent and OpenCV and NumPy release the GIL, so threads share the work.
     list(pool().map(band, range(0, h, _STRIP)))
@@ -211,7 +232,7 @@ def smooth_float(
     """
     return _smooth(
         x,
-        mask,
+        None if mask is None else check_mask(mask, np.shape(x)[:2]),
         filter=filter,
         strength=strength,
         texture=texture,
@@ -241,6 +262,7 @@ def smooth(
     :class:`~meiyan.errors.NoFaceWarning`.
     """
     from meiyan.skin import SLOT as SKIN
+    from meiyan.skin import find_faces, segment
 
     image = check_image(image)
     _check_settings(filter, strength, texture)
@@ -249,15 +271,14 @@ def smooth(
     mask = None
     if skin != "none":
         segmenter = SKIN.get(skin, job="smooth")
+        extra: dict[str, np.ndarray] = {}
         if segmenter.needs_faces:
             if faces is None:
-                from meiyan.face import analyze
-
-                faces = analyze(image)
+                faces, extra = find_faces(segmenter, image)
             if not faces:
                 warnings.warn("no face found: returned unchanged", NoFaceWarning, stacklevel=2)
                 return image.copy()
-        mask = np.clip(segmenter(image, faces or ()), 0.0, 1.0)
+        mask = segment(segmenter, image, faces or (), extra)
     work = image.astype(np.float32) if image.dtype == np.float64 else image
     settings = {"filter": filter, "strength": strength, "texture": texture}
     if mask is not None and working_scale(work.shape) > FULL_RESOLUTION_UP_TO:
@@ -282,7 +303,9 @@ def _smooth_reduced(image: np.ndarray, mask: Mask, **settings: object) -> np.nda
     win = Window(x0, y0, x1, y1).reduced(scale / FULL_RESOLUTION_UP_TO)
     work = to_float32(win.crop(image))
     m = np.ascontiguousarray(win.crop(mask))
-    layer = _smooth(work, m, scale=FULL_RESOLUTION_UP_TO, detail_threshold=0.03, **settings)
+    # Area averages of [0, 1] may overshoot by rounding: the filter gets them clipped.
+    clipped = np.clip(m, 0.0, 1.0)
+    layer = _smooth(work, clipped, scale=FULL_RESOLUTION_UP_TO, detail_threshold=0.03, **settings)
     layer -= work
     out = image.copy()
     paste(out, win, (0, 0, *win.work_size), m, layer, None)

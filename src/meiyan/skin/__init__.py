@@ -128,16 +128,10 @@ def skin_mask(
     """
     check_rgb(image)
     segmenter = SLOT.get(method, job=job)
-    extra: dict[str, Mask] = {}
+    extra: dict[str, np.ndarray] = {}
     if segmenter.needs_faces:
         if faces is None:
-            from meiyan.face.person import analyze_with_person
-
-            # A segmenter that uses the person mask gets it made beside the face pass.
-            uses = getattr(segmenter, "uses_person", False)
-            faces, person = analyze_with_person(image, person=uses)
-            if person is not None:
-                extra["person"] = person
+            faces, extra = find_faces(segmenter, image)
         if not faces:
             warnings.warn(
                 f"no face found: skin from the {FALLBACK!r} colour rule instead",
@@ -145,8 +139,42 @@ def skin_mask(
                 stacklevel=2,
             )
             segmenter, extra = SLOT.get(FALLBACK), {}
-    mask = segmenter(image, faces or (), **extra).astype(np.float32, copy=False)
+    return segment(segmenter, image, faces or (), extra)
+
+
+def find_faces(segmenter: object, image: np.ndarray) -> tuple[list[Face], dict[str, np.ndarray]]:
+    """The faces of ``image`` (:func:`meiyan.face.analyze`) and the inputs ``segmenter`` takes
+    besides them: a segmenter that uses the person mask (``uses_person``) gets it, with the
+    reduced copy of the photo it was worked out on, made beside the face pass."""
+    from meiyan.face import analyze
+    from meiyan.face.person import analyze_beside, person_and_copy
+
+    if not getattr(segmenter, "uses_person", False):
+        return analyze(image), {}
+    faces, (person, rgb) = analyze_beside(image, person_and_copy)
+    return faces, {"person": person, "person_rgb": rgb}
+
+
+def segment(
+    segmenter: Callable[..., Mask],
+    image: np.ndarray,
+    faces: Sequence[Face],
+    extra: dict[str, np.ndarray],
+) -> Mask:
+    """``segmenter``'s mask of ``image`` with ``faces`` and the ``extra`` inputs of
+    :func:`find_faces`: float32, clipped to [0, 1] in place (no copy of a segmenter's own
+    array)."""
+    mask = segmenter(image, faces, **extra).astype(np.float32, copy=False)
     return np.clip(mask, 0.0, 1.0, out=mask)
 
 
-__all__ = ["FALLBACK", "SLOT", "ColourRule", "NoFaceWarning", "choices", "skin_mask"]
+__all__ = [
+    "FALLBACK",
+    "SLOT",
+    "ColourRule",
+    "NoFaceWarning",
+    "choices",
+    "find_faces",
+    "segment",
+    "skin_mask",
+]

@@ -38,10 +38,15 @@ FAINT = 1.0 / 255.0
 """Skin probabilities under this (one 8-bit level) are 0."""
 
 
+def _step(factor: float) -> int:
+    """Every how many pixels :func:`_shrink` reads for a reduction by ``factor``."""
+    return max(1, int(factor // 2))
+
+
 def _shrink(image: np.ndarray, size: tuple[int, int], factor: float) -> np.ndarray:
     """``image`` reduced ``factor`` times to ``size`` ``(w, h)`` by area averaging, every
     ``factor // 2``-th pixel read first (the same result to within noise, fewer pixels read)."""
-    step = max(1, int(factor // 2))
+    step = _step(factor)
     sampled = np.ascontiguousarray(image[::step, ::step])
     return cv2.resize(sampled, size, interpolation=cv2.INTER_AREA)
 
@@ -97,7 +102,11 @@ class UNetSkinSegmenter:
         return out
 
     def __call__(
-        self, image: np.ndarray, faces: Sequence[Face], person: Mask | None = None
+        self,
+        image: np.ndarray,
+        faces: Sequence[Face],
+        person: Mask | None = None,
+        person_rgb: np.ndarray | None = None,
     ) -> Mask:
         """Skin probability ``(H, W)`` float32 in [0, 1] of ``image`` (uint8 or float32 RGB).
 
@@ -108,7 +117,9 @@ class UNetSkinSegmenter:
         ``body`` is on. Without faces the whole letterboxed image is segmented. A photo over
         :data:`WORK_PIXELS` is segmented on a reduced copy and the mask enlarged once: the
         network sees each window at 192 pixels and the person and body masks are coarser
-        still, so full resolution would add nothing but time.
+        still, so full resolution would add nothing but time. ``person_rgb``: the uint8 copy
+        of ``image`` that ``person`` was worked out on (:func:`meiyan.face.person.person_and_copy`),
+        reused by the body skin step instead of reducing the photo again.
         """
         check_rgb(image)
         h, w = image.shape[:2]
@@ -121,10 +132,14 @@ class UNetSkinSegmenter:
             return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
         if not faces:
             return _sparse(self.predict_windows(image, [whole_image_window(h, w)]))
+        if person is None:
+            from meiyan.face.person import person_and_copy
+
+            person, person_rgb = person_and_copy(image)
         windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
-        mask, small_person = self._faces_mask(image, faces, windows, person=person)
+        mask, person = self._faces_mask(image, faces, windows, person=person)
         if self.body:
-            self._add_body(image, mask, small_person, windows)
+            self._add_body(image, mask, person, windows, person_rgb)
         return _sparse(mask)
 
     def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
@@ -170,19 +185,30 @@ class UNetSkinSegmenter:
         return mask, small
 
     def _add_body(
-        self, image: np.ndarray, mask: Mask, person: Mask, windows: Sequence[Window]
+        self,
+        image: np.ndarray,
+        mask: Mask,
+        person: Mask,
+        windows: Sequence[Window],
+        person_rgb: np.ndarray | None,
     ) -> None:
         """Skin beyond the face windows into ``mask`` (in place), worked out at the person
-        mask's size from the skin the network found."""
+        mask's size from the skin the network found. ``person_rgb`` (the person segmenter's
+        copy of ``image``) stands in for the reduced photo where it is the same: an area
+        average read at every pixel."""
         from meiyan.face.window import upsample_window
         from meiyan.skin.body import body_skin
 
         h, w = mask.shape
         sh, sw = person.shape
         fx, fy = w / sw, h / sh
-        rgb = _shrink(image, (sw, sh), min(fx, fy))
-        if rgb.dtype != np.uint8:
-            rgb = from_float32(rgb, np.uint8)
+        reuse = person_rgb is not None and person_rgb.shape[:2] == person.shape
+        if reuse and _step(min(fx, fy)) == 1:
+            rgb = person_rgb
+        else:
+            rgb = _shrink(image, (sw, sh), min(fx, fy))
+            if rgb.dtype != np.uint8:
+                rgb = from_float32(rgb, np.uint8)
         sure = _shrink(mask, (sw, sh), min(fx, fy)) >= 0.9
         covered = np.zeros((sh, sw), np.float32)
         for win in windows:
