@@ -33,8 +33,8 @@ from meiyan.makeup import (
 from meiyan.makeup.colour import lab_to_rgb, rgb_to_lab, weighted_median
 from meiyan.makeup.faces import FaceCrop
 from meiyan.makeup.regions import PARTS
-from meiyan.makeup.roi import blur_box, blur_mask
-from meiyan.makeup.transfer import match_histograms
+from meiyan.makeup.roi import blur_box, blur_mask, coarse_sigma, enlarge, shrink
+from meiyan.makeup.transfer import _bins, _spatial, match_histograms
 from meiyan.makeup.warp import face_warp
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "meiyan" / "data" / "astronaut.jpg"
@@ -183,6 +183,60 @@ def test_blurs_within_boxes_equal_the_whole_window_blur(border: int) -> None:
             cv2.GaussianBlur(x + 0.5, (0, 0), sigma, borderType=border)[box],
         )
     assert not blur_mask(np.zeros((20, 30), np.float32), 3.0).any()
+
+
+def test_block_blur_is_the_full_resolution_blur_of_a_smooth_field() -> None:
+    """A wide blur done on block means and interpolated back stays within a small fraction of
+    the full-resolution blur, on pixel-aligned grids (a half-block shift would fail this)."""
+    rng = np.random.default_rng(5)
+    x = np.zeros((203, 177), np.float32)
+    x[40:160, 30:150] = rng.random((120, 120))
+    box = (slice(20, 190), slice(10, 170))
+    for sigma, factor in [(6.0, 1), (12.8, 3), (25.6, 6)]:
+        whole = cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)[box]
+        small = cv2.GaussianBlur(
+            shrink(x, factor), (0, 0), coarse_sigma(sigma, factor), borderType=cv2.BORDER_CONSTANT
+        )
+        approx = enlarge(small, factor, box)
+        assert approx.shape == whole.shape
+        assert np.abs(approx - whole).max() < 0.01 * whole.max()
+        if factor == 1:
+            assert np.array_equal(approx, whole)
+
+
+def test_spatial_step_is_the_normalised_convolution() -> None:
+    """The spatial step (on block means) is the weighted low-pass of the difference, within a
+    fraction of an 8-bit level's worth of Lab units, and its mean where nothing is trusted."""
+    rng = np.random.default_rng(6)
+    h, w = 260, 240
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cur = rng.normal(50, 5, (h, w, 3)).astype(np.float32)
+    layout = np.stack([10 * np.sin(xx / 40), 5 * np.cos(yy / 30), xx / w * 8], axis=2)
+    ref = cur + layout.astype(np.float32)
+    trust = ((yy - 130) ** 2 / 80**2 + (xx - 120) ** 2 / 70**2 < 1).astype(np.float32)
+    box = (slice(30, 230), slice(40, 200))
+    sigma = 25.6
+    num = cv2.GaussianBlur((ref - cur) * trust[..., None], (0, 0), sigma, borderType=0)
+    den = cv2.GaussianBlur(trust, (0, 0), sigma, borderType=0)
+    eps = 0.05 * den.max()
+    mean = ((ref - cur) * trust[..., None]).sum(axis=(0, 1)) / trust.sum()
+    exact = ((num + eps * mean) / (den + eps)[..., None])[box]
+    step = _spatial(cur, ref, trust, sigma, box)
+    assert step.shape == exact.shape
+    assert np.abs(step - exact).max() < 0.1
+
+
+def test_grid_lookup_is_linear_interpolation() -> None:
+    """The histogram transfer's bin lookup gives ``np.interp`` on the uniform bin edges."""
+    rng = np.random.default_rng(7)
+    v = rng.normal(40, 15, 5000).astype(np.float32)
+    lo, hi = float(v.min()), float(v.max())
+    table = np.cumsum(rng.random(1025))
+    k, frac = _bins(v, lo, hi)
+    assert k.min() >= 0 and k.max() <= 1023 and frac.min() >= 0 and frac.max() <= 1
+    looked_up = table[k] + frac * np.diff(table)[k]
+    edges = np.linspace(lo, hi, 1025)
+    assert np.allclose(looked_up, np.interp(v, edges, table), rtol=0, atol=1e-9)
 
 
 def test_weighted_median_is_that_of_the_sorted_values() -> None:
@@ -384,6 +438,20 @@ def test_large_photo_is_worked_smaller_and_stays_exact_elsewhere(photo) -> None:
     assert np.abs(out[teeth].astype(int) - big[teeth].astype(int)).max() == 0
     lips = region_mask(face.landmarks, ["upper_lip", "lower_lip"], big.shape[:2]) > 0.9
     assert np.abs(out[lips].astype(int) - big[lips].astype(int)).sum(axis=1).mean() > 10
+
+
+def test_resized_change_is_cut_as_the_whole_window_cut(photo) -> None:
+    """The cut of a resized change, drawn in the face oval's box only, is the whole window's."""
+    big = cv2.resize(photo[20:270, 110:360], None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
+    crop = FaceCrop.of(big, analyze(big)[0])
+    change = np.random.default_rng(8).normal(0, 0.1, crop.rgb.shape).astype(np.float32)
+    part, box = crop.change_in_window(change)
+    h, w = crop.window.shape
+    keep = region_mask(crop.landmarks, "face_oval", (h, w), exclude=("inner_mouth", "eyes"))
+    full = cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR) * keep[..., None]
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    assert box == (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    assert np.array_equal(part, full[box])
 
 
 # --------------------------------------------------------------------------------- looks

@@ -9,7 +9,7 @@ import numpy as np
 
 from meiyan._array import Float32Image, to_float32
 from meiyan.errors import NoFaceError
-from meiyan.face import Face, analyze, region_mask
+from meiyan.face import Face, analyze, region_mask, region_polygons
 from meiyan.face.regions import FaceFrame
 from meiyan.face.window import Window
 from meiyan.makeup.roi import Box, support
@@ -21,6 +21,10 @@ _WINDOW_MARGIN = 0.15
 # every mask edge and colour layout is smooth at that scale, and a 24-megapixel portrait costs
 # no more than a small one. The change is then resized to the photo's own pixels.
 WORK_EYE_DISTANCE = 128.0
+# A resized change is cut at the face oval, without the mouth's and eyes' openings; the cut's
+# anti-aliased edge lies within this many pixels of the oval's outline (region_mask's own pad).
+_CUT_OUT = ("inner_mouth", "eyes")
+_CUT_PAD = 2
 
 
 def find_faces(image: np.ndarray, role: str = "image") -> list[Face]:
@@ -93,9 +97,16 @@ class FaceCrop:
             return change, (slice(0, change.shape[0]), slice(0, change.shape[1]))
         h, w = self.window.shape
         full = cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR)
-        keep = region_mask(self.landmarks, "face_oval", (h, w), exclude=("inner_mouth", "eyes"))
-        box = support(keep) or (slice(0, 0), slice(0, 0))
-        part, cut = full[box], keep[box]
-        for c in range(3):  # channel by channel: NumPy is slow at broadcasting over 3 channels
-            part[..., c] *= cut
-        return part, box
+        # The cut is drawn in the face oval's box only (the whole window's, bit for bit).
+        oval = np.concatenate(region_polygons(self.landmarks, "face_oval"))
+        x0, y0 = np.maximum(np.floor(oval.min(axis=0)).astype(int) - _CUT_PAD, 0)
+        x1, y1 = np.minimum(np.ceil(oval.max(axis=0)).astype(int) + _CUT_PAD + 1, (w, h))
+        keep = region_mask(
+            self.landmarks - (x0, y0), "face_oval", (y1 - y0, x1 - x0), exclude=_CUT_OUT
+        )
+        cut = support(keep)
+        if cut is None:
+            return full[:0, :0], (slice(0, 0), slice(0, 0))
+        box = slice(cut[0].start + y0, cut[0].stop + y0), slice(cut[1].start + x0, cut[1].stop + x0)
+        # All three channels at once: NumPy is slow at broadcasting over 3 channels.
+        return cv2.multiply(full[box], cv2.merge([keep[cut]] * 3)), box

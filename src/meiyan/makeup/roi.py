@@ -4,13 +4,19 @@ A region's mask is zero over most of the window, and a Gaussian reaches only a f
 the work for a region (its blurs, its colour layer, its blend) is done in the box around its
 mask, grown by the blur's reach where a blur needs it. OpenCV computes every output pixel of a
 blur from the same inputs in the same order wherever the crop starts, so the results are those
-of the whole window bit for bit.
+of the whole window bit for bit. Blurs too wide for that to pay (the transfer's spatial step)
+can instead run on block means (:func:`shrink`, :func:`coarse_sigma`) and be interpolated back
+(:func:`enlarge`): a close approximation of a smooth field, not the exact blur.
 """
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
+
+from meiyan.face.window import upsample_window
 
 Box = tuple[slice, slice]
 """Rows and columns of a window: ``array[box]`` is the part inside."""
@@ -75,3 +81,30 @@ def blur_mask(x: np.ndarray, sigma: float, border: int = cv2.BORDER_REPLICATE) -
         part = grow(box, reach(sigma), x.shape)
         out[part] = cv2.GaussianBlur(x[part], (0, 0), sigma, borderType=border)
     return out
+
+
+def shrink(x: np.ndarray, factor: int) -> np.ndarray:
+    """Means of ``factor`` x ``factor`` blocks of ``x`` (``(H, W)`` or ``(H, W, C)``), zeros
+    padded past its bottom and right edges to whole blocks (``x`` itself when ``factor`` is 1).
+    """
+    if factor == 1:
+        return x
+    h, w = x.shape[:2]
+    rows, cols = -(-h // factor), -(-w // factor)
+    padded = np.zeros((rows * factor, cols * factor, *x.shape[2:]), x.dtype)
+    padded[:h, :w] = x
+    return cv2.resize(padded, (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def coarse_sigma(sigma: float, factor: int) -> float:
+    """The sigma, in blocks of :func:`shrink`, that blurs like ``sigma`` pixels at full
+    resolution: the block mean is a box of variance ``(factor**2 - 1) / 12`` pixels squared."""
+    return math.sqrt(max(sigma * sigma - (factor * factor - 1) / 12.0, 0.0)) / factor
+
+
+def enlarge(small: np.ndarray, factor: int, box: Box) -> np.ndarray:
+    """Bilinear samples of the block grid ``small`` (from :func:`shrink`) at the full-resolution
+    pixels of ``box``, pixel centres as OpenCV's ``resize`` puts them (edges replicated)."""
+    size = (box[1].stop - box[1].start, box[0].stop - box[0].start)
+    start = (float(box[1].start), float(box[0].start))
+    return upsample_window(small, (float(factor), float(factor)), start, size)

@@ -20,7 +20,8 @@ For each face of the photo and each selected region (lips, eyes, skin, brows, bl
    the lash line, blush on the apple, ombré lips), the low-pass Lab difference between the
    relit, warped reference and the photo is added, by normalised convolution (H. Knutsson and
    C.-F. Westin, "Normalized and differential convolution", CVPR 1993) over the pixels both
-   faces trust. Blush moves only chroma this way: the lightness layout of a cheek is mostly
+   faces trust; wide blurs run on block means and are interpolated back, the low-pass field
+   being smooth. Blush moves only chroma this way: the lightness layout of a cheek is mostly
    the shape of the face under the reference's light (cheekbone highlight, contour shadow).
 4. **Histogram matching.** Lightness and the two principal chroma axes of the photo's region
    are mapped through the monotone transfer ``F_ref^-1(F_photo(v))`` of the two weighted
@@ -61,7 +62,17 @@ from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, main_face
 from meiyan.makeup.regions import REGION_NAMES, makeup_masks, mask_sets
-from meiyan.makeup.roi import Box, grow, inner, reach, support, union
+from meiyan.makeup.roi import (
+    Box,
+    coarse_sigma,
+    enlarge,
+    grow,
+    inner,
+    reach,
+    shrink,
+    support,
+    union,
+)
 from meiyan.makeup.warp import face_warp
 
 ORDER: tuple[str, ...] = ("skin", "blush", "eyes", "brows", "lips")
@@ -116,6 +127,11 @@ _MINOR_CHROMA_SLOPE = 1.5
 _TAIL = 0.005  # the transfer is a plain shift beyond these quantiles of the photo's region
 _L_OFFSET = 16.0  # L* + 16 is proportional to the cube root of luminance (CIE 1976)
 _SPATIAL_FALLBACK = 0.05  # below this local trust the spatial step falls back to the mean
+# The spatial step's wide blurs run on block means, with at least this many blocks per sigma:
+# their field is then smooth enough for bilinear interpolation to stay within a fraction of an
+# 8-bit level of the full-resolution blur (lips and eyes at 1080p keep full resolution or 2x2
+# blocks, blush 4x4).
+_SPATIAL_BLOCK_SIGMA = 6.0
 _SKIN_LIKE = frozenset({"skin", "blush"})
 _BELONGING_SMOOTH = 0.05  # sigma (inter-ocular distances) of the foundation's skin weight
 
@@ -143,9 +159,14 @@ class FaceAnalysis:
 
 
 def _uv_grid(shape: tuple[int, int], frame: FaceFrame) -> np.ndarray:
-    """Face-frame coordinates ``(H, W, 2)`` of every pixel of a window."""
-    gy, gx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    return frame.uv(np.column_stack([gx.ravel(), gy.ravel()])).reshape(*shape, 2)
+    """Face-frame coordinates ``(H, W, 2)`` of every pixel of a window (:meth:`FaceFrame.uv`
+    of each pixel, as the sum of a column term and a row term: the map is affine)."""
+    dx = (np.arange(shape[1], dtype=np.float64) - frame.origin[0]) / frame.scale
+    dy = (np.arange(shape[0], dtype=np.float64)[:, None] - frame.origin[1]) / frame.scale
+    out = np.empty((*shape, 2))
+    for k, axis in enumerate((frame.x, frame.y)):
+        np.add(dx * axis[0], dy * axis[1], out=out[..., k])
+    return out
 
 
 def _slopes(lab: np.ndarray, weights: Mask, uv: np.ndarray) -> np.ndarray:
@@ -219,6 +240,16 @@ class Reference:
         return analyse(rgb_to_lab(crop.rgb), crop.points)
 
 
+def _bins(v: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bin of each value among ``_BINS`` equal bins over ``[lo, hi]``, and its position
+    within the bin (0 to 1): a grid this regular needs no search, as ``np.interp`` does."""
+    t = (np.asarray(v, np.float64) - lo) * (_BINS / (hi - lo))
+    k = t.astype(np.intp)
+    np.clip(k, 0, _BINS - 1, out=k)
+    t -= k
+    return k, t
+
+
 def _match_channel(
     values: np.ndarray,
     weights: np.ndarray,
@@ -235,25 +266,27 @@ def _match_channel(
     edges = np.linspace(lo, hi, _BINS + 1)
     ramp = np.arange(_BINS + 1) * 1e-12  # makes flat stretches of a CDF strictly increasing
 
-    def cdf(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-        idx = ((v - lo) / (hi - lo) * _BINS).astype(int)
-        hist = np.bincount(np.clip(idx, 0, _BINS - 1), weights=w, minlength=_BINS)
-        cum = np.concatenate([[0.0], np.cumsum(hist)])
+    def cdf(k: np.ndarray, w: np.ndarray) -> np.ndarray:
+        cum = np.concatenate([[0.0], np.cumsum(np.bincount(k, weights=w, minlength=_BINS))])
         return cum / max(cum[-1], 1e-12) + ramp
 
-    own = cdf(values, weights)
-    lut = np.interp(own, cdf(ref_values, ref_weights), edges)
+    k, frac = _bins(values, lo, hi)
+    own = cdf(k, weights)
+    lut = np.interp(own, cdf(_bins(ref_values, lo, hi)[0], ref_weights), edges)
     slope = np.diff(lut) / np.diff(edges)
     if slopes is not None:
         slope = np.clip(slope, *slopes)
     centre = own[1:] - ramp[1:]
     slope[(centre <= _TAIL) | (centre >= 1.0 - _TAIL)] = 1.0
-    # Rebuild the transfer from its slopes, shifted so that the mean maps to the mean.
-    rebuilt = np.concatenate([[0.0], np.cumsum(slope * np.diff(edges))])
+    # Rebuild the transfer from its slopes, shifted so that the mean maps to the mean; it is
+    # linear within each bin.
+    rise = slope * np.diff(edges)
+    rebuilt = np.concatenate([[0.0], np.cumsum(rise)])
     rebuilt += np.average(ref_values, weights=ref_weights) - np.average(
-        np.interp(values, edges, rebuilt), weights=weights
+        rebuilt[k] + frac * rise[k], weights=weights
     )
-    return np.interp(apply_to, edges, rebuilt).astype(np.float32)
+    k, frac = _bins(apply_to, lo, hi)
+    return (rebuilt[k] + frac * rise[k]).astype(np.float32)
 
 
 def match_histograms(
@@ -323,22 +356,23 @@ def _spatial(cur: np.ndarray, ref: np.ndarray, trust: Mask, sigma: float, box: B
 
     The difference times the trust and the trust itself are blurred as the four channels of
     one image, within the blur's reach of ``box`` and of the trust (zero beyond, as blurring
-    the whole window gives them).
+    the whole window gives them). A wide blur leaves a smooth field, so it is done on block
+    means (a whole factor keeping at least ``_SPATIAL_BLOCK_SIGMA`` blocks per sigma), and the
+    smooth quotient is interpolated back bilinearly over ``box``.
     """
-    total = max(float(trust.sum()), 1e-9)
-    trusted = support(trust)
-    near = grow(union(box, trusted), reach(sigma), trust.shape)
-    stack = np.empty((*trust[near].shape, 4), np.float32)
-    np.subtract(ref[near], cur[near], out=stack[..., :3])
-    stack[..., :3] *= trust[near][..., None]
-    stack[..., 3] = trust[near]
-    mean = np.zeros(3, np.float32)
-    if trusted is not None:  # the products summed in the whole window's order (see _mean)
-        mean = stack[inner(trusted, near)][..., :3].reshape(-1, 3).sum(axis=0) / total
-    sums = cv2.GaussianBlur(stack, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    near = grow(union(box, support(trust)), reach(sigma), trust.shape)
+    weight = trust[near]
+    diff = cv2.split(cv2.subtract(ref[near], cur[near]))
+    stack = cv2.merge([*(cv2.multiply(d, weight) for d in diff), weight])
+    *products, total = cv2.sumElems(stack)  # zero beyond ``near``
+    mean = np.array(products[:3], np.float32) / np.float32(max(total, 1e-9))
+    factor = max(1, int(sigma / _SPATIAL_BLOCK_SIGMA))
+    sums = cv2.GaussianBlur(
+        shrink(stack, factor), (0, 0), coarse_sigma(sigma, factor), borderType=cv2.BORDER_CONSTANT
+    )
     eps = _SPATIAL_FALLBACK * max(float(sums[..., 3].max()), 1e-9)
-    sums = sums[inner(box, near)]
-    return (sums[..., :3] + eps * mean.astype(np.float32)) / (sums[..., 3] + eps)[..., None]
+    quotient = (sums[..., :3] + eps * mean) / (sums[..., 3] + eps)[..., None]
+    return enlarge(quotient, factor, inner(box, near))
 
 
 @dataclass(frozen=True)
@@ -360,6 +394,22 @@ def _warp(ref: Reference, photo: FaceAnalysis) -> _Warped:
         weights={r: out[..., 3 + i] for i, r in enumerate(REGION_NAMES)},
         valid=warp.valid,
     )
+
+
+_PIXEL = np.dtype((np.void, 12))  # one float32 Lab pixel as a single item
+
+
+def _pixels(image: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` pixels of a contiguous ``(H, W, 3)`` ``image`` at flat indices ``at``: what
+    ``image[mask]`` gives for the mask of those indices, several times faster."""
+    return np.take(image.reshape(-1, 3), at, axis=0)
+
+
+def _put_pixels(image: np.ndarray, at: np.ndarray, values: np.ndarray) -> None:
+    """Write ``(N, 3)`` float32 ``values`` into a contiguous float32 ``(H, W, 3)`` ``image`` at
+    flat indices ``at``, each pixel moved as one 12-byte item (several times faster than
+    ``image.reshape(-1, 3)[at] = values``)."""
+    np.put(image.view(_PIXEL).ravel(), at, np.ascontiguousarray(values).view(_PIXEL).ravel())
 
 
 def transfer_face(
@@ -396,7 +446,8 @@ def transfer_face(
         # The photo's own pixels, not the result so far: overlapping layers blend, and their
         # slope bounds hold for the result instead of compounding.
         base = photo.base if rule.keep_detail else lab
-        detail = lab[sel] - base[sel]
+        at = np.flatnonzero(sel)  # the pixels changed, as flat indices (cheaper than masks)
+        detail = _pixels(lab, at) - _pixels(base, at)
         box = support(sel)
         if rule.spatial is not None and box is not None:
             if id(ref) not in warped:
@@ -415,15 +466,17 @@ def transfer_face(
             base = base.copy()
             base[box] += step * sel[box][..., None]
         mapped = match_histograms(
-            base[src_sel],
+            _pixels(base, np.flatnonzero(src_sel)),
             src_w[src_sel],
             ref_px,
             ref_w[ref_sel],
-            base[sel],
+            _pixels(base, at),
             max_slope=rule.slopes[1],
             min_slope=rule.slopes[0],
             minor_chroma_slope=_MINOR_CHROMA_SLOPE,
         )
-        alpha = (shade * apply[sel])[:, None]
-        cur[sel] += alpha * (mapped + detail - cur[sel])
+        alpha = (shade * apply.ravel()[at])[:, None]
+        now = _pixels(cur, at)
+        now += alpha * (mapped + detail - now)
+        _put_pixels(cur, at, now)
     return cur

@@ -114,26 +114,21 @@ def face_warp(
     # Delaunay.find_simplex answers, but hundreds of times faster).
     label = np.full((y1 - y0, x1 - x0), -1, np.int32)
     corners_px = np.round((dst - (x0, y0)) * (1 << _SUBPIXEL_BITS)).astype(np.int32)
-    for k, simplex in enumerate(tri.simplices):
-        cv2.fillConvexPoly(label, corners_px[simplex], k, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
-    gy, gx = np.mgrid[y0:y1, x0:x1]
-    simplex = label.ravel()
-    inside = simplex >= 0
-    pts = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float64)[inside]
-    simplex = simplex[inside]
-    affine = _affines(dst, src, tri.simplices)[simplex]  # (n, 2, 3)
-    mapped = np.einsum("nij,nj->ni", affine[:, :, :2], pts) + affine[:, :, 2]
-
-    rows = gy.ravel()[inside]
-    cols = gx.ravel()[inside]
-    map_x[rows, cols] = mapped[:, 0]
-    map_y[rows, cols] = mapped[:, 1]
+    for k, corners in enumerate(corners_px[tri.simplices]):
+        cv2.fillConvexPoly(label, corners, k, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+    inside = label >= 0
+    # Each pixel's triangle's affine map, as six coefficient planes over the box.
+    coef = _affines(dst, src, tri.simplices).reshape(-1, 6)[label]
+    gx = np.arange(x0, x1, dtype=np.float64)
+    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    mapped_x = coef[..., 0] * gx + coef[..., 1] * gy + coef[..., 2]
+    mapped_y = coef[..., 3] * gx + coef[..., 4] * gy + coef[..., 5]
+    box = slice(y0, y1), slice(x0, x1)
+    map_x[box] = np.where(inside, mapped_x, -1.0)
+    map_y[box] = np.where(inside, mapped_y, -1.0)
     fh, fw = int(from_shape[0]), int(from_shape[1])
     on_image = (
-        (mapped[:, 0] >= 0)
-        & (mapped[:, 0] <= fw - 1)
-        & (mapped[:, 1] >= 0)
-        & (mapped[:, 1] <= fh - 1)
+        inside & (mapped_x >= 0) & (mapped_x <= fw - 1) & (mapped_y >= 0) & (mapped_y <= fh - 1)
     )
-    valid[rows, cols] = trust[simplex] * on_image
+    valid[box] = np.where(on_image, trust[label], 0.0)
     return FaceWarp(map_x, map_y, valid)
