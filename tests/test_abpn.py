@@ -36,7 +36,7 @@ def test_parameter_count() -> None:
     pytest.importorskip("torch")
     from meiyan.retouch.abpn.network import ABPN, PARAMETERS, parameter_count
 
-    assert parameter_count(ABPN()) == PARAMETERS == 326_432
+    assert parameter_count(ABPN()) == PARAMETERS == 1_283_232
 
 
 def test_abm_with_soft_light_scalars_is_soft_light() -> None:
@@ -270,7 +270,7 @@ def test_training_starts_from_the_shipped_model_and_the_lrl_stage_keeps_the_pyra
     from meiyan.train.trainer import Trainer, TrainerConfig
 
     shipped = model_path("abpn")
-    net = ABPN(16)
+    net = ABPN()  # the shipped width
     net.load_state_dict(initial_weights(shipped))
     image = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
     moles = np.ones((1, 1), np.float32)

@@ -70,8 +70,8 @@ register(
     ModelSpec(
         name="abpn",
         filename="abpn.onnx",
-        sha256="8e414c83d7f3367017b6af1b44dd115bf3a7b67169d301f689dd457b4751f87b",
-        size=1_331_730,
+        sha256="33759f312532ce7f16b08b7692bffbfda320690a812aba5c33682d43e5d16722",
+        size=5_158_958,
         licence="Apache-2.0 (meiyan)",
         data_terms="CelebA-HQ: non-commercial research use only; FASSEG Multipose01: research "
         "use only",

@@ -35,7 +35,7 @@ from torch.nn import functional
 
 MULTIPLE = 32
 """Input sides must be multiples of this (two pyramid levels, three encoder strides)."""
-PARAMETERS = 326_432
+PARAMETERS = 1_283_232
 """Parameters at the default widths (tested)."""
 SOFT_LIGHT = ((0.0, 2.0, -2.0), (0.0, 0.0, 1.0))
 """The ABM's ``(j, k)`` for soft light."""
@@ -101,7 +101,7 @@ class GatedLocalAttention(nn.Module):
 class LRL(nn.Module):
     """The context-aware local retouching layer, on the quarter-resolution copy."""
 
-    def __init__(self, width: int = 16, inputs: int = 10) -> None:
+    def __init__(self, width: int = 32, inputs: int = 10) -> None:
         super().__init__()
         c0, c1, c2, c3 = width, 2 * width, 3 * width, 4 * width
         self.enc0 = nn.Sequential(_conv(inputs, c0), _act(), _conv(c0, c0), _act())
@@ -165,7 +165,7 @@ class Output(NamedTuple):
 class ABPN(nn.Module):
     """The adaptive blend pyramid network (Lei et al., CVPR 2022); see the module docstring."""
 
-    def __init__(self, width: int = 16, refine: tuple[int, int] = (8, 16)) -> None:
+    def __init__(self, width: int = 32, refine: tuple[int, int] = (8, 16)) -> None:
         super().__init__()
         self.width, self.refine_widths = width, refine
         self.lrl = LRL(width)

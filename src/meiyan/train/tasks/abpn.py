@@ -238,7 +238,7 @@ class AbpnConfig:
     size: int = 256
     val_size: int = 352
     val_count: int = 48
-    width: int = 16
+    width: int = 32
     lr: float = 2e-3
     moles_p: float = 0.3
     defect_weight: float = 8.0

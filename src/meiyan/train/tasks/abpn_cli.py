@@ -39,10 +39,10 @@ from meiyan.cli.train_cmds import _fit, _need_torch, trainer_options
 )
 @click.option(
     "--width",
-    default=16,
+    default=32,
     show_default=True,
     type=click.IntRange(min=4),
-    help="LRL base width (16: the shipped network).",
+    help="LRL base width (32: the shipped network).",
 )
 @click.option("--lr", default=2e-3, show_default=True, type=float, help="Adam learning rate.")
 @click.option(

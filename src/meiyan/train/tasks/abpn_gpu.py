@@ -1,7 +1,7 @@
 """Train ABPN at full resolution on one CUDA GPU for a fixed wall time (default 7 minutes).
 
     python -m meiyan.train.tasks.abpn_gpu --faces runs/abpn_faces.npz --out "$OUT" \
-        [--init best.pt|abpn.onnx] [--width 16] [--stage all|lrl] [--minutes 7] [--size 512]
+        [--init best.pt|abpn.onnx] [--width 32] [--stage all|lrl] [--minutes 7] [--size 512]
         [--batch 16] [--workers 12]
 
 The task and losses of :mod:`meiyan.train.tasks.abpn` (T. Lei et al., ABPN, CVPR 2022) on
