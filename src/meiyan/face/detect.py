@@ -71,10 +71,10 @@ graphs each: a graph runs on one core, and it is not re-entrant)."""
 # Relative cost of one run of each graph (2-core machine: full range 8.5 ms, short range 3.4,
 # mesh 12), to balance the lanes.
 _COST = {"full": 2.5, "short": 1.0, "mesh": 3.5}
+_EDGE_MARGIN = 0.02  # boxes this close (fraction of a tile) to an inner tile edge are dropped
 
 T = TypeVar("T")
 R = TypeVar("R")
-_EDGE_MARGIN = 0.02  # boxes this close (fraction of a tile) to an inner tile edge are dropped
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ def _shrink(image: np.ndarray, s: float) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def _sure_on_square(d: Detection) -> bool:
+    """Whether a short-range find on a square is sure enough (see _SQUARE_SHORT_SCORE)."""
     return d.score >= _SQUARE_SHORT_SCORE
 
 
