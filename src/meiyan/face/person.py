@@ -19,6 +19,7 @@ from meiyan._threads import pool, shared
 from meiyan.errors import ModelError
 from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
+from meiyan.face.window import shrink_area
 
 if TYPE_CHECKING:
     from meiyan.face.record import Face
@@ -56,12 +57,8 @@ class PersonSegmenter:
         scale = min(1.0, self.size / max(h, w))
         small = image
         if scale < 1.0:
-            dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
-            # Every step-th pixel first where the shrink is large: area resampling at a
-            # fractional factor then reads a fraction of the pixels (100 -> 5 ms at 24 MP) for
-            # the same mask to within noise.
-            step = max(1, int(0.5 / scale))
-            small = cv2.resize(image[::step, ::step], dsize, interpolation=cv2.INTER_AREA)
+            # Reading every n-th pixel first at large shrinks: 100 -> 5 ms at 24 MP.
+            small = shrink_area(image, (max(1, round(w * scale)), max(1, round(h * scale))))
         if small.dtype != np.uint8:
             small = from_float32(small, np.uint8)
         return small

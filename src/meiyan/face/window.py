@@ -232,6 +232,18 @@ def ramp(n: int, width: float, fade_start: bool, fade_end: bool) -> np.ndarray:
     return np.clip(r, 0.0, 1.0)
 
 
+def shrink_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)`` by area
+    averaging, every ``step``-th pixel read first where the reduction is large (``step`` is
+    half the factor, rounded down): OpenCV's area resampling at a fractional factor costs by
+    the pixels it reads, and the result is the same to within noise. The same image and size
+    always give the same copy, so a copy made for one stage can stand in for another's."""
+    h, w = image.shape[:2]
+    step = max(1, int(min(w / size[0], h / size[1]) // 2))
+    sampled = np.ascontiguousarray(image[::step, ::step])
+    return cv2.resize(sampled, size, interpolation=cv2.INTER_AREA)
+
+
 def upsample_window(
     src: np.ndarray,
     scale: tuple[float, float],

@@ -19,6 +19,7 @@ import numpy as np
 
 from meiyan._array import Mask, check_rgb, from_float32, to_float32
 from meiyan.errors import ModelError
+from meiyan.face.window import shrink_area, upsample_window
 from meiyan.models import onnx_session
 from meiyan.skin.framing import Window, crop, face_window, paste_max, whole_image_window
 
@@ -36,19 +37,6 @@ WORK_PIXELS = 2_100_000
 """Photos larger than this (a 1080p frame) are segmented on a reduced copy."""
 FAINT = 1.0 / 255.0
 """Skin probabilities under this (one 8-bit level) are 0."""
-
-
-def _step(factor: float) -> int:
-    """Every how many pixels :func:`_shrink` reads for a reduction by ``factor``."""
-    return max(1, int(factor // 2))
-
-
-def _shrink(image: np.ndarray, size: tuple[int, int], factor: float) -> np.ndarray:
-    """``image`` reduced ``factor`` times to ``size`` ``(w, h)`` by area averaging, every
-    ``factor // 2``-th pixel read first (the same result to within noise, fewer pixels read)."""
-    step = _step(factor)
-    sampled = np.ascontiguousarray(image[::step, ::step])
-    return cv2.resize(sampled, size, interpolation=cv2.INTER_AREA)
 
 
 def _sparse(mask: Mask) -> Mask:
@@ -126,7 +114,7 @@ class UNetSkinSegmenter:
         f = math.sqrt(h * w / WORK_PIXELS)
         if f > 1.25:
             size = (max(1, round(w / f)), max(1, round(h / f)))
-            small = _shrink(image, size, f)
+            small = shrink_area(image, size)
             sx, sy = size[0] / w, size[1] / h
             faces = [face.rescaled(sx, sy, (size[1], size[0])) for face in faces]
             return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -163,7 +151,6 @@ class UNetSkinSegmenter:
         worked out here), the ``guarded`` features (``None``: the segmenter's) cut out; and the
         person mask at its small size."""
         from meiyan.face.person import default_person
-        from meiyan.face.window import upsample_window
         from meiyan.skin.landmarks import remove_features
 
         mask = self.predict_windows(image, windows)
@@ -194,22 +181,20 @@ class UNetSkinSegmenter:
     ) -> None:
         """Skin beyond the face windows into ``mask`` (in place), worked out at the person
         mask's size from the skin the network found. ``person_rgb`` (the person segmenter's
-        copy of ``image``) stands in for the reduced photo where it is the same: an area
-        average read at every pixel."""
-        from meiyan.face.window import upsample_window
+        copy of ``image``, made by the same :func:`shrink_area`) stands in for the reduced
+        photo."""
         from meiyan.skin.body import body_skin
 
         h, w = mask.shape
         sh, sw = person.shape
         fx, fy = w / sw, h / sh
-        reuse = person_rgb is not None and person_rgb.shape[:2] == person.shape
-        if reuse and _step(min(fx, fy)) == 1:
+        if person_rgb is not None and person_rgb.shape[:2] == person.shape:
             rgb = person_rgb
         else:
-            rgb = _shrink(image, (sw, sh), min(fx, fy))
+            rgb = shrink_area(image, (sw, sh))
             if rgb.dtype != np.uint8:
                 rgb = from_float32(rgb, np.uint8)
-        sure = _shrink(mask, (sw, sh), min(fx, fy)) >= 0.9
+        sure = shrink_area(mask, (sw, sh)) >= 0.9
         covered = np.zeros((sh, sw), np.float32)
         for win in windows:
             small = Window(math.floor(win.x0 / fx), math.floor(win.y0 / fy),
