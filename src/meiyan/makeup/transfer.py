@@ -159,13 +159,16 @@ class FaceAnalysis:
 
 
 def _uv_grid(shape: tuple[int, int], frame: FaceFrame) -> np.ndarray:
-    """Face-frame coordinates ``(H, W, 2)`` of every pixel of a window (:meth:`FaceFrame.uv`
-    of each pixel, as the sum of a column term and a row term: the map is affine)."""
-    dx = (np.arange(shape[1], dtype=np.float64) - frame.origin[0]) / frame.scale
-    dy = (np.arange(shape[0], dtype=np.float64)[:, None] - frame.origin[1]) / frame.scale
-    out = np.empty((*shape, 2))
-    for k, axis in enumerate((frame.x, frame.y)):
-        np.add(dx * axis[0], dy * axis[1], out=out[..., k])
+    """Face-frame coordinates ``(H, W, 2)`` of every pixel of a window: :meth:`FaceFrame.uv`
+    is affine and 0 at the frame's origin, so it is the sum of its values along the origin's
+    row and along its column (two short calls instead of one per pixel)."""
+    h, w = shape
+    ox, oy = frame.origin
+    along_row = frame.uv(np.column_stack([np.arange(w), np.full(w, oy)]))
+    along_col = frame.uv(np.column_stack([np.full(h, ox), np.arange(h)]))
+    out = np.empty((h, w, 2))
+    for k in range(2):  # a channel at a time: NumPy is slow at broadcasting over 2-pixel rows
+        np.add(along_row[:, k], along_col[:, k, None], out=out[..., k])
     return out
 
 
