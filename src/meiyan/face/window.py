@@ -232,6 +232,23 @@ def ramp(n: int, width: float, fade_start: bool, fade_end: bool) -> np.ndarray:
     return np.clip(r, 0.0, 1.0)
 
 
+def support(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
+    """Box ``(x0, y0, x1, y1)`` around the nonzero pixels of a 2-D ``mask`` (float or bool),
+    widened by ``pad`` within it; ``None`` where it has none. Columns are sought only in the
+    rows that hold some."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    h, w = mask.shape
+    return (
+        max(0, int(cols[0]) - pad),
+        max(0, int(rows[0]) - pad),
+        min(w, int(cols[-1]) + pad + 1),
+        min(h, int(rows[-1]) + pad + 1),
+    )
+
+
 def shrink_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)`` by area
     averaging, every ``step``-th pixel read first where the reduction is large (``step`` is

@@ -16,6 +16,7 @@ import math
 import cv2
 import numpy as np
 
+from meiyan.face.window import support as window_support
 from meiyan.face.window import upsample_window
 
 Box = tuple[slice, slice]
@@ -24,11 +25,11 @@ Box = tuple[slice, slice]
 
 def support(mask: np.ndarray) -> Box | None:
     """The smallest box holding every nonzero pixel of a 2-D ``mask``; ``None`` if it has none."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    box = window_support(mask)
+    if box is None:
         return None
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    x0, y0, x1, y1 = box
+    return slice(y0, y1), slice(x0, x1)
 
 
 def union(box: Box, *others: Box | None) -> Box:

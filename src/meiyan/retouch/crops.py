@@ -18,7 +18,7 @@ import numpy as np
 from meiyan._array import Mask, from_float32, to_float32
 from meiyan._threads import pool
 from meiyan.face import Face
-from meiyan.face.window import Window, upsample_window
+from meiyan.face.window import Window, support, upsample_window
 
 WORK_FACE = 384
 """Face size (larger side of the landmark box) at the working resolution, in pixels."""
@@ -55,21 +55,6 @@ def full_mask(mask: Mask, crop: Window) -> Mask:
     """A working-resolution mask of ``crop`` at the crop's full resolution."""
     x0, y0, x1, y1 = crop.box
     return upsample_window(mask, crop.scale, (0, 0), (x1 - x0, y1 - y0))
-
-
-def support(mask: Mask, pad: int) -> tuple[int, int, int, int] | None:
-    """Box ``(x0, y0, x1, y1)`` around the pixels where ``mask`` > 0, widened by ``pad``."""
-    rows = np.nonzero(mask.max(axis=1) > 0)[0]
-    if rows.size == 0:
-        return None
-    cols = np.nonzero(mask.max(axis=0) > 0)[0]
-    h, w = mask.shape
-    return (
-        max(0, int(cols[0]) - pad),
-        max(0, int(rows[0]) - pad),
-        min(w, int(cols[-1]) + pad + 1),
-        min(h, int(rows[-1]) + pad + 1),
-    )
 
 
 def paste(

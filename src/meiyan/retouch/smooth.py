@@ -22,6 +22,7 @@ from meiyan._array import (
 )
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning
+from meiyan.face.window import Window, support
 from meiyan.filters.guided import FastGuidedRows
 from meiyan.filters.highpass import luma
 
@@ -109,22 +110,6 @@ def _context(filter: str, scale: float) -> int:
     return round(3 * params.get("radius", 16 * scale)) + _HALO + 4
 
 
-def _mask_box(mask: Mask, margin: int) -> tuple[int, int, int, int] | None:
-    """``(y0, y1, x0, x1)`` of the non-zero part of ``mask`` grown by ``margin``; ``None`` if
-    the mask is all zero."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    h, w = mask.shape
-    return (
-        max(0, rows[0] - margin),
-        min(h, rows[-1] + 1 + margin),
-        max(0, cols[0] - margin),
-        min(w, cols[-1] + 1 + margin),
-    )
-
-
 def _smooth(
     image: np.ndarray,
     mask: Mask | None,
@@ -150,10 +135,10 @@ def _smooth(
     if scale is None:
         scale = working_scale(image.shape)
     if mask is not None:
-        box = _mask_box(mask, _context(filter, scale))
+        box = support(mask, _context(filter, scale))
         if box is None:
             return image.copy()
-        y0, y1, x0, x1 = box
+        x0, y0, x1, y1 = box
         if (y1 - y0) * (x1 - x0) < 0.8 * mask.size:
             # Skin covers part of the frame (faces): filter only around it, at full-frame radii.
             res = image.copy()
@@ -292,14 +277,13 @@ def _smooth_reduced(image: np.ndarray, mask: Mask, **settings: object) -> np.nda
     """Smoothing of a large photo within ``mask``: the smoothing layer is worked out over the
     mask's box at :data:`FULL_RESOLUTION_UP_TO` and added, upsampled, to the full-resolution
     pixels, which keep their own fine texture (as :func:`meiyan.beautify` does)."""
-    from meiyan.face.window import Window
     from meiyan.retouch.crops import paste
 
     scale = working_scale(image.shape)
-    box = _mask_box(mask, _context(str(settings["filter"]), scale))
+    box = support(mask, _context(str(settings["filter"]), scale))
     if box is None:
         return image.copy()
-    y0, y1, x0, x1 = box
+    x0, y0, x1, y1 = box
     win = Window(x0, y0, x1, y1).reduced(scale / FULL_RESOLUTION_UP_TO)
     work = to_float32(win.crop(image))
     m = np.ascontiguousarray(win.crop(mask))
