@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from meiyan.errors import ModelError
+
 _fd_lock = threading.Lock()
 _fd_users = 0
 _fd_saved: int | None = None
@@ -45,17 +47,29 @@ def _stderr_to_devnull() -> Iterator[None]:
 
 
 class _QuietGraph:
-    """A MediaPipe solution whose frames run with fd 2 silenced until one has found something
-    (the log lines come with the first frame that reaches every calculator)."""
+    """A MediaPipe solution built on its first frame, and whose frames run with fd 2 silenced
+    until one has found something (the log lines come with the first frame that reaches every
+    calculator).
 
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
+    Building and the first frame share one silenced stretch: a solution's constructor starts
+    the graph, whose calculators open (and log) on MediaPipe's own threads, possibly after the
+    constructor has returned."""
+
+    def __init__(self, make: Callable[[], Any], what: str) -> None:
+        self._make = make
+        self._what = what
+        self.graph: Any = None
         self._first = True
         self._lock = threading.Lock()
 
     def process(self, image: np.ndarray) -> Any:
         if self._first:
             with self._lock, _stderr_to_devnull():
+                if self.graph is None:
+                    try:
+                        self.graph = self._make()
+                    except RuntimeError as e:
+                        raise ModelError(f"cannot load {self._what}: {e}") from e
                 result = self.graph.process(image)
                 self._first = not any(
                     getattr(result, name, None) is not None and len(getattr(result, name)) > 0
@@ -65,17 +79,18 @@ class _QuietGraph:
         return self.graph.process(image)
 
     def close(self) -> None:
-        self.graph.close()
+        if self.graph is not None:
+            self.graph.close()
 
 
-def load_graph(make: Callable[[], Any]) -> _QuietGraph:
-    """``make()`` a MediaPipe solution with stderr silenced, and silence its first frame too.
+def load_graph(make: Callable[[], Any], what: str) -> _QuietGraph:
+    """A graph that ``make()``s a MediaPipe solution on its first frame, with stderr silenced
+    from building to the first frame that finds something.
 
     TFLite and absl print several INFO/WARNING lines when a graph is built and on its first
     frame with a face; they say nothing a user can act on, so they are swallowed, once per
     graph. The first frame is the caller's own (no warm-up frame is run: graphs are built and
-    primed lazily, on the photo that needs them).
+    primed lazily, on the photo that needs them). A solution that fails to build raises
+    :class:`~meiyan.errors.ModelError` naming ``what``.
     """
-    with _stderr_to_devnull():
-        graph = make()
-    return _QuietGraph(graph)
+    return _QuietGraph(make, what)

@@ -215,16 +215,18 @@ class FaceDetector:
                             max_num_faces=2,
                             refine_landmarks=True,
                             min_detection_confidence=self.min_score,
-                        )
+                        ),
+                        "MediaPipe face models",
                     )
                 else:
                     self._graphs[key] = load_graph(
                         lambda: face_detection.FaceDetection(
                             model_selection=1 if name == "full" else 0,
                             min_detection_confidence=self.min_score,
-                        )
+                        ),
+                        "MediaPipe face models",
                     )
-            except (ImportError, RuntimeError) as e:
+            except ImportError as e:
                 raise ModelError(f"cannot load MediaPipe face models: {e}") from e
         return self._graphs[key]
 

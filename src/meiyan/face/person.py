@@ -76,9 +76,10 @@ class PersonSegmenter:
                     selfie_segmentation = solution("selfie_segmentation")
 
                     self._graph = load_graph(
-                        lambda: selfie_segmentation.SelfieSegmentation(model_selection=0)
+                        lambda: selfie_segmentation.SelfieSegmentation(model_selection=0),
+                        "MediaPipe selfie segmentation",
                     )
-                except (ImportError, RuntimeError) as e:
+                except ImportError as e:
                     raise ModelError(f"cannot load MediaPipe selfie segmentation: {e}") from e
             mask = self._graph.process(np.ascontiguousarray(small)).segmentation_mask
         return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
