@@ -90,6 +90,7 @@ _BLUR = 0.6  # sigma of the low-frequency estimate, in hole radii
 _KNOWN_FROM = 1.0  # pixels further than this (hole radii) from every spot feed the estimate
 # Texture sources: eight directions, 2.6 hole radii away (unit vector, distance).
 _DIRECTIONS = np.array([(math.cos(a), math.sin(a), 2.6) for a in np.arange(8) * (math.pi / 4)])
+_REACH_OUT = float(_DIRECTIONS[:, 2].max())
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,10 @@ def _levels(face_size: float) -> np.ndarray:
     return s_min * 2.0 ** (np.arange(-1, n + 2) / _LEVELS_PER_OCTAVE)
 
 
-def _channels(image: Float32Image) -> tuple[np.ndarray, np.ndarray]:
-    """Log-luminance and Cr (without offset), float32."""
+def _channels(image: Float32Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Luminance, Cr and Cb (without offsets), float32."""
     r, g, b = cv2.split(image)
-    return np.log(luma(image) + np.float32(0.02)), 0.5 * r - 0.4187 * g - 0.0813 * b
+    return luma(image), 0.5 * r - 0.4187 * g - 0.0813 * b, 0.5 * b - 0.1687 * r - 0.3313 * g
 
 
 def _gain(floor: float, values: np.ndarray, norm: float) -> float:
@@ -188,39 +189,95 @@ class _Level:
     dil: np.ndarray
 
 
-def _level(
-    k: int,
-    blurred: tuple[np.ndarray, np.ndarray],
-    s: float,
-    room: np.ndarray,
-    sample: np.ndarray,
-    f: int,
-) -> _Level:
-    """Responses of level ``k`` (sigma ``s`` on a copy reduced ``f`` times)."""
+@dataclass
+class _Copy:
+    """An octave's copy of the channels: ``o``, its reduction ``f`` (``2 ** o``), the channels,
+    the distance to the skin's edge (pixels of the copy) and the skin pixels sampled for the
+    thresholds (flat indices)."""
+
+    o: int
+    f: int
+    chans: tuple[np.ndarray, np.ndarray]
+    room: np.ndarray
+    sample: np.ndarray
+
+
+def _copy(
+    o: int, chans: tuple[np.ndarray, np.ndarray], inside: np.ndarray, skin: np.ndarray
+) -> _Copy:
+    """Octave ``o``'s copy of the channels (log-luminance and Cr), reduced ``2 ** o`` times."""
+    f = 2**o
+    if o > 0:
+        size = (math.ceil(skin.shape[1] / f), math.ceil(skin.shape[0] / f))
+        chans = tuple(cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in chans)
+        inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST) / f
+        skin = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    return _Copy(o, f, chans, inside, np.flatnonzero(_sample(skin)))
+
+
+def _responses(
+    copy: _Copy, channel: int, levels: range, sigmas: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One channel of an octave's copy blurred to each of ``levels``, with its normalised
+    Laplacian divided by its threshold."""
     # Dark blobs have a positive Laplacian of log-luminance, red ones a negative one of Cr;
     # each is normalised by sigma squared and divided by its threshold.
-    dark, red = (cv2.Laplacian(c, cv2.CV_32F, ksize=1) for c in blurred)
-    dark *= np.float32(_gain(_T_DARK, dark.ravel()[sample], s * s))
-    red *= np.float32(_gain(_T_RED, red.ravel()[sample], -s * s))
-    score = cv2.max(dark, red)
-    # Blobs must lie wholly in the skin; responses outside vanish (they would hide the maxima
-    # next to them from the peak test).
-    score = cv2.bitwise_and(score, score, mask=cv2.compare(room, 2 * s + 1 / f, cv2.CMP_GT))
-    return _Level(k, blurred, dark, red, score, cv2.dilate(score, np.ones((3, 3), np.uint8)))
+    floor, sign = ((_T_DARK, 1.0), (_T_RED, -1.0))[channel]
+    blurred, prev_s = copy.chans[channel], 0.0 if copy.o == 0 else _AREA_BLUR
+    out = []
+    for k in levels:
+        s = sigmas[k] / copy.f
+        step = math.sqrt(max(s * s - prev_s * prev_s, 0.01))
+        blurred = cv2.GaussianBlur(blurred, (0, 0), step)
+        prev_s = s
+        response = cv2.Laplacian(blurred, cv2.CV_32F, ksize=1)
+        response *= np.float32(_gain(floor, response.ravel()[copy.sample], sign * s * s))
+        out.append((blurred, response))
+    return out
+
+
+def _scan(
+    copy: _Copy,
+    levels: range,
+    sigmas: np.ndarray,
+    dark: list[tuple[np.ndarray, np.ndarray]],
+    red: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Scale-space maxima (rows ``x, y, level, score``) at the inner ``levels`` of an octave's
+    copy, from the :func:`_responses` of its two channels at ``levels``. Each level's score is
+    the larger response, kept where a blob of its scale lies wholly in the skin."""
+    found = [np.zeros((0, 4))]
+    window: list[_Level] = []
+    for k, (bd, rd), (br, rr) in zip(levels, dark, red, strict=True):
+        s = sigmas[k] / copy.f
+        score = cv2.max(rd, rr)
+        # Responses outside the skin vanish (they would hide the maxima next to them from the
+        # peak test).
+        room = cv2.compare(copy.room, 2 * s + 1 / copy.f, cv2.CMP_GT)
+        score = cv2.bitwise_and(score, score, mask=room)
+        dil = cv2.dilate(score, np.ones((3, 3), np.uint8))
+        window = [*window[-2:], _Level(k, (bd, br), rd, rr, score, dil)]
+        if len(window) == 3:
+            found.append(_peaks(*window, copy.f))
+    return np.concatenate(found)
 
 
 def _peaks(below: _Level, at: _Level, above: _Level, f: int) -> np.ndarray:
     """Rows ``x, y, level, score`` (in pixels of the unreduced image) of the round maxima of
     ``at`` over its 3x3x3 neighbourhood in scale space with a score of at least 1."""
     sc = at.score
-    peak = cv2.compare(sc, 1.0, cv2.CMP_GE)
-    for d in (at.dil, below.dil, above.dil):
-        cv2.bitwise_and(peak, cv2.compare(sc, d, cv2.CMP_GE), dst=peak)
-    peak[0, :] = peak[-1, :] = peak[:, 0] = peak[:, -1] = 0
-    points = cv2.findNonZero(peak)
+    # Few pixels score 1 or more: the neighbourhood test runs on those alone, away from the
+    # border.
+    points = cv2.findNonZero(cv2.compare(sc, 1.0, cv2.CMP_GE))
     if points is None:
         return np.zeros((0, 4))
     x, y = points[:, 0, 0], points[:, 0, 1]
+    h, w = sc.shape
+    keep = (x > 0) & (y > 0) & (x < w - 1) & (y < h - 1)
+    x, y = x[keep], y[keep]
+    s = sc[y, x]
+    keep = (s >= at.dil[y, x]) & (s >= below.dil[y, x]) & (s >= above.dil[y, x])
+    x, y = x[keep], y[keep]
     # Round blobs only, judged on the channel that fired, at the blob's scale.
     red = at.red[y, x] > at.dark[y, x]
     ok = np.where(red, _round(at.blurred[1], x, y), _round(at.blurred[0], x, y))
@@ -232,38 +289,6 @@ def _peaks(below: _Level, at: _Level, above: _Level, f: int) -> np.ndarray:
     )
 
 
-def _octave(
-    o: int,
-    inner: list[int],
-    sigmas: np.ndarray,
-    chans: tuple[np.ndarray, np.ndarray],
-    inside: np.ndarray,
-    skin: np.ndarray,
-) -> np.ndarray:
-    """Scale-space maxima (rows ``x, y, level, score``) at levels ``inner`` of octave ``o``."""
-    f = 2**o
-    if o == 0:
-        blurred, room, skin_o, prev_s = chans, inside, skin, 0.0
-    else:
-        size = (math.ceil(skin.shape[1] / f), math.ceil(skin.shape[0] / f))
-        blurred = tuple(cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in chans)
-        room = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST) / f
-        skin_o = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        prev_s = _AREA_BLUR
-    sample = np.flatnonzero(_sample(skin_o))
-    found = [np.zeros((0, 4))]
-    window: list[_Level] = []
-    for k in range(inner[0] - 1, inner[-1] + 2):
-        s = sigmas[k] / f
-        step = math.sqrt(max(s * s - prev_s * prev_s, 0.01))
-        blurred = tuple(cv2.GaussianBlur(c, (0, 0), step) for c in blurred)
-        prev_s = s
-        window = [*window[-2:], _level(k, blurred, s, room, sample, f)]
-        if len(window) == 3:
-            found.append(_peaks(*window, f))
-    return np.concatenate(found)
-
-
 def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot]:
     """Every spot in the skin of a float32 RGB image, classified, strongest first.
 
@@ -273,8 +298,9 @@ def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot
 
     As in Lowe's detector, scales come in octaves: each octave runs on a copy reduced by its
     power of two, so that a level's sigma there is at least ``_SIGMA_FLOOR`` pixels, and maxima
-    are compared with the scales above and below computed on that same copy. Levels are made
-    one at a time and dropped once the level above them is tested.
+    are compared with the scales above and below computed on that same copy. The two channels
+    are blurred and filtered apart (the finest octave's on the two threads of the pool), then
+    their responses meet level by level.
     """
     skin = mask > 0.5
     rows, cols = np.nonzero(skin.any(axis=1))[0], np.nonzero(skin.any(axis=0))[0]
@@ -294,21 +320,39 @@ def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot
         cv2.DIST_L2,
         5,
     )[1:-1, 1:-1]
-    chans = _channels(sub)
+    y, cr, cb = _channels(sub)
+    chans = (np.log(y + np.float32(0.02)), cr)
 
     octave = [max(0, math.floor(math.log2(s / _SIGMA_FLOOR))) for s in sigmas]
     # An octave's copy must keep a few pixels.
     octaves = [o for o in sorted(set(octave[1:-1])) if min(sub.shape[:2]) >> o >= _MIN_SIZE]
     levels = [[k for k in range(1, len(sigmas) - 1) if octave[k] == o] for o in octaves]
-    # The octaves are independent: the finest (the costliest) runs beside the others.
-    jobs = [
-        (o, inner, sigmas, chans, inside, skin) for o, inner in zip(octaves, levels, strict=True)
-    ]
-    if not jobs:
+    if not octaves:
         return []
-    first = pool().submit(_octave, *jobs[0])
-    found = [_octave(*job) for job in jobs[1:]]
-    found.append(first.result())
+    spans = [range(inner[0] - 1, inner[-1] + 2) for inner in levels]
+    # The octaves are independent, and so are the channels until their responses meet. The
+    # finest octave (the costliest) is split: its two channels' responses are made side by
+    # side, then its scan and the coarsest octaves run beside the next octave.
+    finest = _copy(octaves[0], chans, inside, skin)
+
+    def octave(i: int) -> np.ndarray:
+        copy = _copy(octaves[i], chans, inside, skin)
+        dark, red = (_responses(copy, c, spans[i], sigmas) for c in (0, 1))
+        return _scan(copy, spans[i], sigmas, dark, red)
+
+    cr_job = pool().submit(_responses, finest, 1, spans[0], sigmas)
+    dark = _responses(finest, 0, spans[0], sigmas)
+    red = cr_job.result()
+    job = pool().submit(
+        lambda: [
+            *(octave(i) for i in range(2, len(octaves))),
+            _scan(finest, spans[0], sigmas, dark, red),
+        ]
+    )
+    found = [octave(i) for i in range(1, min(2, len(octaves)))]
+    # Luminance, Cr and Cb summed over any box, for the classification.
+    integral = cv2.integral(cv2.merge([y, cr, cb]), sdepth=cv2.CV_64F)
+    found += job.result()
     table = np.concatenate(found)
     if table.size == 0:
         return []
@@ -316,21 +360,25 @@ def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot
     xs, ys, sc = table[:, 0], table[:, 1], table[:, 3]
     radii = sigmas[table[:, 2].astype(int)] * math.sqrt(2)
 
-    # One detection per blob: drop weaker ones centred inside a stronger one.
-    d = np.hypot(xs[:, None] - xs[None, :], ys[:, None] - ys[None, :])
-    near = d < np.maximum(radii[:, None], radii[None, :])
-    dropped = np.zeros(xs.size, bool)
-    kept = []
-    for i in range(xs.size):  # strongest first
-        if not dropped[i]:
-            kept.append(i)
-            dropped |= near[i]
-    idx = np.array(kept, int)
-    return _classify(sub, xs[idx], ys[idx], radii[idx], sc[idx], face_size, (x0, y0))
+    # One detection per blob: drop weaker ones centred inside a stronger one kept. Distances
+    # are measured only between detections that close along both axes (pairs (i, j), i
+    # stronger), and strongest first a detection is dropped by a kept one.
+    reach = np.maximum(radii[:, None], radii[None, :])
+    dx, dy = xs[:, None] - xs[None, :], ys[:, None] - ys[None, :]
+    i, j = np.nonzero(np.triu((np.abs(dx) < reach + 1) & (np.abs(dy) < reach + 1), 1))
+    near = np.hypot(dx[i, j], dy[i, j]) < reach[i, j]
+    i, j = i[near], j[near]
+    order = np.argsort(j, kind="stable")
+    kept = np.ones(xs.size, bool)
+    for a, b in zip(i[order].tolist(), j[order].tolist(), strict=True):
+        if kept[a]:
+            kept[b] = False
+    idx = np.flatnonzero(kept)
+    return _classify(integral, xs[idx], ys[idx], radii[idx], sc[idx], face_size, (x0, y0))
 
 
 def _classify(
-    image: Float32Image,
+    integral: np.ndarray,
     xs: np.ndarray,
     ys: np.ndarray,
     radii: np.ndarray,
@@ -340,13 +388,9 @@ def _classify(
 ) -> list[Spot]:
     """Measure depth and redness against a ring, drop faint spots, name the kind of each.
 
-    Coordinates are in ``image``; the spots are returned shifted by ``origin``."""
+    ``integral``: the integral image of luminance, Cr and Cb; coordinates are in that image,
+    and the spots are returned shifted by ``origin``."""
     ox, oy = origin
-    y = luma(image)
-    r, g, b = cv2.split(image)
-    cr = 0.5 * r - 0.4187 * g - 0.0813 * b
-    cb = 0.5 * b - 0.1687 * r - 0.3313 * g
-    integral = cv2.integral(cv2.merge([y, cr, cb]), sdepth=cv2.CV_64F)
     ix, iy = np.round(xs).astype(int), np.round(ys).astype(int)
     centre, _ = _box_means(integral, ix, iy, np.maximum(1, np.round(0.5 * radii)).astype(int))
     outer, a_out = _box_means(integral, ix, iy, np.round(2.5 * radii).astype(int))
@@ -458,6 +502,53 @@ def _clip_box(box: tuple[int, int, int, int], w: int, h: int) -> tuple[int, int,
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
 
+def _extent(spot: Spot, w: int, h: int) -> tuple[tuple[int, ...], tuple[int, ...], float]:
+    """A spot's box (the window its fill touches), area (where its texture sources and
+    low-frequency estimate come from) and blur sigma, in working pixels."""
+    rh = HOLE * spot.radius
+    reach = math.ceil(_FEATHER * rh) + 1
+    cx, cy = round(spot.x), round(spot.y)
+    sigma = max(0.8, _BLUR * rh)
+    far = reach + math.ceil(_REACH_OUT * rh) + math.ceil(3 * sigma) + 1
+    box = _clip_box((cx - reach, cy - reach, cx + reach + 1, cy + reach + 1), w, h)
+    area = _clip_box((cx - far, cy - far, cx + far + 1, cy + far + 1), w, h)
+    return box, area, sigma
+
+
+def _sources(
+    spots: list[Spot], boxes: np.ndarray, areas: np.ndarray, holes: np.ndarray, unsure: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The texture sources of every spot at once: the offsets ``(n, 8, 2)`` of the candidate
+    patches and whether each may serve (inside its area, clear of every hole, wholly in sure
+    skin). ``holes``: rows ``x, y, radius`` of every hole, sorted by x; ``unsure``: the integral
+    image of the pixels where the skin is unsure."""
+    xs, ys, rh = np.array([(s.x, s.y, HOLE * s.radius) for s in spots]).T
+    offsets = np.round(_DIRECTIONS[:, :2] * _DIRECTIONS[:, 2:] * rh[:, None, None]).astype(int)
+    dx, dy = offsets[..., 0], offsets[..., 1]
+    bx0, by0, bx1, by1 = (boxes[:, i : i + 1] for i in range(4))
+    ok = (bx0 + dx >= areas[:, :1]) & (by0 + dy >= areas[:, 1:2])
+    ok &= (bx1 + dx <= areas[:, 2:3]) & (by1 + dy <= areas[:, 3:])
+    # Skin is sure where the integral counts no unsure pixel (corners of the patches left out
+    # of the area are clipped: they do not count).
+    h, w = unsure.shape[0] - 1, unsure.shape[1] - 1
+    x0s, x1s = np.clip(bx0 + dx, 0, w), np.clip(bx1 + dx, 0, w)
+    y0s, y1s = np.clip(by0 + dy, 0, h), np.clip(by1 + dy, 0, h)
+    ok &= unsure[y1s, x1s] - unsure[y0s, x1s] - unsure[y1s, x0s] + unsure[y0s, x0s] == 0
+    # Each spot tests the holes within reach of its candidates along x: one row per (spot,
+    # hole) pair, a spot's pairs in a run; a candidate is clear where its run holds no hit.
+    reach = (_REACH_OUT + _FEATHER) * rh + float(holes[:, 2].max()) + 1.0
+    lo, hi = np.searchsorted(holes[:, 0], xs - reach), np.searchsorted(holes[:, 0], xs + reach)
+    count = hi - lo
+    ends = np.cumsum(count)
+    spot = np.repeat(np.arange(xs.size), count)
+    hole = holes[np.arange(ends[-1]) + np.repeat(lo - ends + count, count)]
+    sx, sy = xs[spot, None] + dx[spot], ys[spot, None] + dy[spot]
+    hit = np.hypot(hole[:, :1] - sx, hole[:, 1:2] - sy) < (_FEATHER * rh)[spot, None] + hole[:, 2:]
+    hits = np.concatenate([np.zeros((1, hit.shape[1]), int), np.cumsum(hit, axis=0)])
+    ok &= hits[ends] == hits[ends - count]
+    return offsets, ok
+
+
 def plan_heals(
     image: Float32Image, mask: Mask, spots: list[Spot], amounts: list[float]
 ) -> list[Heal]:
@@ -468,73 +559,53 @@ def plan_heals(
     skin and clear of other spots: the one whose own low frequencies match the estimate best,
     pixel by pixel, and whose detail is about as strong as the skin around the hole (a patch
     with an edge or a highlight in it loses). Its detail is scaled down to the surroundings'
-    strength where it is stronger. The eight candidates are weighed at once, and whether a
-    patch lies in skin is read from one integral image.
+    strength where it is stronger. Which candidates may serve is found for every spot at once
+    (whether a patch lies in skin is read from one integral image), and each spot's eight
+    candidates are weighed at once.
     """
+    todo = [(s, a) for s, a in zip(spots, amounts, strict=True) if a > 0]
+    if not todo:
+        return []
     h, w = image.shape[:2]
-    centres = np.array([(s.x, s.y, HOLE * s.radius) for s in spots], np.float64).reshape(-1, 3)
-    known_all = hole_map((h, w), spots) * mask
+    extents = [_extent(spot, w, h) for spot, _ in todo]
+    boxes = np.array([e[0] for e in extents])
+    areas = np.array([e[1] for e in extents])
+    holes = np.array([(s.x, s.y, HOLE * s.radius) for s in spots], np.float64)
+    known = hole_map((h, w), spots) * mask
     # Pixels where the mask is under 0.9, counted over any box by four lookups.
     unsure = cv2.integral((mask < 0.9).view(np.uint8))
-    reach_out = float(_DIRECTIONS[:, 2].max())
-    steps = _DIRECTIONS[:, :2] * _DIRECTIONS[:, 2:]
-    # Holes sorted by x: each spot tests only those within reach of its candidates.
-    order = np.argsort(centres[:, 0], kind="stable")
-    centres = centres[order]
-    widest = float(centres[:, 2].max(initial=0.0))
+    offsets, usable = _sources(
+        [s for s, _ in todo], boxes, areas, holes[np.argsort(holes[:, 0], kind="stable")], unsure
+    )
     heals = []
-    for spot, amount in zip(spots, amounts, strict=True):
-        if amount <= 0:
-            continue
-        rh = HOLE * spot.radius
-        reach = math.ceil(_FEATHER * rh) + 1
-        cx, cy = round(spot.x), round(spot.y)
-        box = _clip_box((cx - reach, cy - reach, cx + reach + 1, cy + reach + 1), w, h)
+    for (spot, amount), (box, area, sigma), moves, ok in zip(
+        todo, extents, offsets, usable, strict=True
+    ):
         bx0, by0, bx1, by1 = box
-        sigma = max(0.8, _BLUR * rh)
-        far = reach + math.ceil(reach_out * rh) + math.ceil(3 * sigma) + 1
-        ax0, ay0, ax1, ay1 = _clip_box((cx - far, cy - far, cx + far + 1, cy + far + 1), w, h)
-        area = image[ay0:ay1, ax0:ax1]
-        known = known_all[ay0:ay1, ax0:ax1]
-        low = cv2.GaussianBlur(area, (0, 0), sigma)
+        ax0, ay0, ax1, ay1 = area
+        low = cv2.GaussianBlur(image[ay0:ay1, ax0:ax1], (0, 0), sigma)
         # The estimate is needed over the box only: blurred over the box and the kernel's
-        # reach around it (OpenCV's kernel spans 4 sigma), it is the same as over the area.
+        # reach around it (OpenCV's kernel spans 4 sigma), it is the same as over the image.
         k = math.ceil(4 * sigma) + 1
-        ex0, ey0 = max(ax0, bx0 - k), max(ay0, by0 - k)
-        ex1, ey1 = min(ax1, bx1 + k), min(ay1, by1 + k)
-        near = known_all[ey0:ey1, ex0:ex1]
+        ex0, ey0, ex1, ey1 = _clip_box((bx0 - k, by0 - k, bx1 + k, by1 + k), w, h)
+        near = known[ey0:ey1, ex0:ex1]
         num = cv2.GaussianBlur(image[ey0:ey1, ex0:ex1] * near[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(near, (0, 0), sigma)
         at = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
         background = num[at] / np.maximum(den[at], 1e-4)[..., None]
         inner = (slice(by0 - ay0, by1 - ay0), slice(bx0 - ax0, bx1 - ax0))
-        ring = known[inner]
+        ring = known[by0:by1, bx0:bx1]
         ring_sum = max(float(ring.sum()), 1e-6)
-        target = area[inner]
-        target_energy = float((np.square(target - low[inner]).sum(axis=2) * ring).sum()) / ring_sum
-
-        # Candidate sources: inside the area, clear of every hole, wholly in sure skin.
-        offsets = np.round(steps * rh).astype(int)
-        dx, dy = offsets[:, 0], offsets[:, 1]
-        sx, sy = spot.x + dx[:, None], spot.y + dy[:, None]
-        r = (reach_out + _FEATHER) * rh + widest + 1.0
-        lo, hi = np.searchsorted(centres[:, 0], (spot.x - r, spot.x + r))
-        near_c = centres[lo:hi]
-        clear = ~np.any(
-            np.hypot(near_c[:, 0] - sx, near_c[:, 1] - sy) < _FEATHER * rh + near_c[:, 2], axis=1
-        )
-        clear &= (bx0 + dx >= ax0) & (bx1 + dx <= ax1) & (by0 + dy >= ay0) & (by1 + dy <= ay1)
-        dx, dy = dx[clear], dy[clear]
-        x0s, y0s, x1s, y1s = bx0 + dx, by0 + dy, bx1 + dx, by1 + dy
-        sure = unsure[y1s, x1s] - unsure[y0s, x1s] - unsure[y1s, x0s] + unsure[y0s, x0s] == 0
-        dx, dy = dx[sure], dy[sure]
+        target = image[by0:by1, bx0:bx1]
+        detail_all = image[ay0:ay1, ax0:ax1] - low
+        target_energy = float((np.square(detail_all[inner]).sum(axis=2) * ring).sum()) / ring_sum
         best, texture = None, 0.0
+        dx, dy = moves[ok, 0], moves[ok, 1]
         if dx.size:
             # The candidate windows, gathered as (n, bh, bw, ...) arrays.
             rows = (by0 - ay0 + dy)[:, None] + np.arange(by1 - by0)[None, :]
             cols = (bx0 - ax0 + dx)[:, None] + np.arange(bx1 - bx0)[None, :]
-            rr, cc = rows[:, :, None], cols[:, None, :]
-            detail = area[rr, cc] - low[rr, cc]
+            detail = detail_all[rows[:, :, None], cols[:, None, :]]
             energy = np.einsum("nhwc,nhwc->n", detail, detail) / (ring.size)
             ratio = np.sqrt((energy + 1e-8) / (target_energy + 1e-8))
             gains = np.minimum(1.0, 1.0 / ratio).astype(np.float32)
@@ -547,8 +618,10 @@ def plan_heals(
         if best is None:
             correction = background
         else:
-            src = (slice(by0 + best[1] - ay0, by1 + best[1] - ay0),
-                   slice(bx0 + best[0] - ax0, bx1 + best[0] - ax0))
+            src = (
+                slice(by0 + best[1] - ay0, by1 + best[1] - ay0),
+                slice(bx0 + best[0] - ax0, bx1 + best[0] - ax0),
+            )
             correction = background - np.float32(texture) * low[src]
         heals.append(
             Heal(
