@@ -405,6 +405,22 @@ def test_bench_targets_on_real_portraits(real_data: Path, tmp_path: Path) -> Non
     assert (tmp_path / "makeup_grid.jpg").is_file()
 
 
+def test_a_reference_array_given_again_is_recalled_by_content(
+    photo: np.ndarray, blue_lips_reference: np.ndarray
+) -> None:
+    """The same pixels give the kept Reference (no second face pass); other pixels, or the same
+    array changed in place, a new one; the transfer is the same either way."""
+    first = Reference.recall(blue_lips_reference)
+    assert Reference.recall(blue_lips_reference.copy()) is first
+    changed = blue_lips_reference.copy()
+    changed[0, 0] ^= 1
+    assert Reference.recall(changed) is not first
+    assert np.array_equal(
+        makeup(photo, reference=blue_lips_reference),
+        makeup(photo, reference=Reference.of(blue_lips_reference)),
+    )
+
+
 def test_no_face_in_the_reference_is_a_clear_error(photo) -> None:
     blank = np.full((200, 240, 3), 127, np.uint8)
     with pytest.raises(NoFaceError, match="no face found in the reference"):

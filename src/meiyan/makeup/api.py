@@ -48,7 +48,8 @@ def _shades(shade: float | Mapping[str, float], regions: Sequence[str]) -> dict[
 def _references(
     reference: ReferenceLike | Mapping[str, ReferenceLike], regions: Sequence[str]
 ) -> dict[str, Reference]:
-    """One :class:`Reference` per region, each distinct picture detected once."""
+    """One :class:`Reference` per region, each distinct picture detected once (and arrays
+    recalled from earlier calls: :meth:`Reference.recall`)."""
     if isinstance(reference, Mapping):
         check_regions(reference)
         chosen = {r: reference[r] for r in regions if r in reference}
@@ -58,7 +59,7 @@ def _references(
     out = {}
     for region, ref in chosen.items():
         if id(ref) not in made:
-            made[id(ref)] = ref if isinstance(ref, Reference) else Reference.of(ref)
+            made[id(ref)] = ref if isinstance(ref, Reference) else Reference.recall(ref)
         out[region] = made[id(ref)]
     return out
 
@@ -145,7 +146,8 @@ def makeup(
 
     Give exactly one of ``reference`` (a photo of made-up face, as an RGB array or a
     :class:`Reference`; or a mapping from region to reference, to mix references: lips from
-    one, eyes from another) and ``look`` (a name from :func:`meiyan.makeup.looks.look_names`,
+    one, eyes from another; the same array given again is not detected again,
+    :meth:`Reference.recall`) and ``look`` (a name from :func:`meiyan.makeup.looks.look_names`,
     or a :class:`Look`). ``regions``: which of ``lips, eyes, skin, brows, blush`` to touch (a
     sequence or a comma-separated string; default: all, or the mapping's keys); ``shade``: 0-1,
     one value or a mapping per region, regions it leaves out at 1 (0 leaves a region unchanged,

@@ -49,6 +49,9 @@ blush, eyes, brows and lips.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -223,6 +226,14 @@ def analyse(
     )
 
 
+RECALLED = 4
+"""References :meth:`Reference.recall` keeps (the least recently used goes first)."""
+RECALL_PIXELS = 2_000_000
+"""Larger reference pictures are not kept (each kept one holds a float32 copy: up to 24 MB)."""
+_recalled: OrderedDict[tuple, Reference] = OrderedDict()
+_recall_lock = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Reference:
     """A makeup reference: its picture (float32 RGB in [0, 1]) and the face to copy."""
@@ -235,6 +246,27 @@ class Reference:
         """The reference in an RGB image (uint8 or float32); :class:`NoFaceError` if faceless."""
         rgb = to_float32(image, "reference")
         return cls(image=rgb, face=main_face(rgb, "reference"))
+
+    @classmethod
+    def recall(cls, image: np.ndarray) -> Reference:
+        """:meth:`of`, remembered by content for the last :data:`RECALLED` pictures of at most
+        :data:`RECALL_PIXELS`: code that passes the same reference array with every photo of a
+        batch pays for its face pass and analysis once. The key is a hash of the pixels, so an
+        array changed in place is a new reference."""
+        if image.shape[0] * image.shape[1] > RECALL_PIXELS:
+            return cls.of(image)
+        pixels = np.ascontiguousarray(image)
+        key = (pixels.shape, pixels.dtype.str, hashlib.blake2b(pixels, digest_size=16).digest())
+        with _recall_lock:
+            if key in _recalled:
+                _recalled.move_to_end(key)
+                return _recalled[key]
+        made = cls.of(pixels)
+        with _recall_lock:
+            _recalled[key] = made
+            while len(_recalled) > RECALLED:
+                _recalled.popitem(last=False)
+        return made
 
     @cached_property
     def analysis(self) -> FaceAnalysis:
