@@ -267,6 +267,43 @@ def test_mediapipe_start_up_lines_stay_off_the_terminal(
     assert proc.stderr == ""
 
 
+def test_a_graph_is_built_in_its_first_frames_silenced_stretch(capfd) -> None:
+    """MediaPipe starts a graph's calculators on its own threads, which log after the
+    constructor returns: a graph is built only when its first frame runs, with fd 2 silenced
+    from building to the end of that frame. Stand-in: a constructor whose thread writes to fd 2
+    50 ms after it returns, and a first frame that takes 300 ms."""
+    import os
+    import time
+
+    from meiyan.errors import ModelError
+    from meiyan.face._quiet import load_graph
+
+    built: list[threading.Thread] = []
+
+    class Graph:
+        def process(self, image: np.ndarray) -> object:
+            time.sleep(0.3)
+            return type("Result", (), {"detections": [1]})()
+
+    def make() -> Graph:
+        late = threading.Thread(target=lambda: (time.sleep(0.05), os.write(2, b"calculator log\n")))
+        late.start()
+        built.append(late)
+        return Graph()
+
+    graph = load_graph(make, "a test graph")
+    assert not built  # nothing is built before a frame needs it
+    graph.process(np.zeros((8, 8, 3), np.uint8))
+    built[0].join()
+    assert len(built) == 1 and capfd.readouterr().err == ""
+
+    def broken() -> Graph:
+        raise RuntimeError("no such model")
+
+    with pytest.raises(ModelError, match="cannot load a broken graph: no such model"):
+        load_graph(broken, "a broken graph").process(np.zeros((8, 8, 3), np.uint8))
+
+
 def test_a_whole_image_map_sampled_on_a_window_matches_the_window_worked_out_alone() -> None:
     from meiyan.face.window import Window
 
