@@ -253,6 +253,8 @@ class Reference:
         :data:`RECALL_PIXELS`: code that passes the same reference array with every photo of a
         batch pays for its face pass and analysis once. The key is a hash of the pixels, so an
         array changed in place is a new reference."""
+        if not isinstance(image, np.ndarray) or image.ndim != 3:
+            return cls.of(image)  # not an image: :meth:`of` says what is wrong
         if image.shape[0] * image.shape[1] > RECALL_PIXELS:
             return cls.of(image)
         pixels = np.ascontiguousarray(image)
