@@ -4,7 +4,9 @@
 
 Starts ``meiyan serve`` in a child process on a free loopback port, then ``--clients`` threads
 send ``--requests`` requests in all, spread over every endpoint (the shipped 512x512 sample;
-makeup with a look, edit with the classic engine and a small mask), and stop. Reported: the
+makeup with a look, edit with the classic engine and a small mask), and stop; a client answered
+503 waits ``--backoff`` seconds before its next request, as a well-behaved client would (0:
+resend at once, which makes most answers 503). Reported: the
 status codes (only 200 and, under overload, 503 are allowed), p50/p95 latency per endpoint,
 and the server's resident memory after a warm-up round and at the end. Then, one request at a
 time: ``POST /v1/beautify`` of a 1080p portrait (the second high-resolution portrait of
@@ -99,7 +101,7 @@ def post(client: httpx.Client, url: str, job: str, form: tuple[dict, dict]) -> t
     return r.status_code, time.perf_counter() - t
 
 
-def load(url: str, total: int, clients: int) -> tuple[dict, Counter]:
+def load(url: str, total: int, clients: int, backoff: float) -> tuple[dict, Counter]:
     forms = requests_by_endpoint()
     names = list(forms)
     times: dict[str, list[float]] = defaultdict(list)
@@ -116,6 +118,8 @@ def load(url: str, total: int, clients: int) -> tuple[dict, Counter]:
                     codes[(job, code)] += 1
                     if code == 200:
                         times[job].append(dt)
+                if code == 503:
+                    time.sleep(backoff)
 
     threads = [threading.Thread(target=client_loop) for _ in range(clients)]
     for t in threads:
@@ -173,18 +177,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--queue", type=int, default=4)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--backoff", type=float, default=0.25, help="seconds a client waits after 503")
     args = ap.parse_args()
     proc, url = start_server(args.workers, args.queue)
     try:
-        load(url, 2 * len(requests_by_endpoint()), args.clients)  # warm-up round
+        load(url, 2 * len(requests_by_endpoint()), args.clients, args.backoff)  # warm-up
         before = rss_mb(proc.pid)
         t = time.perf_counter()
-        times, codes = load(url, args.requests, args.clients)
+        times, codes = load(url, args.requests, args.clients, args.backoff)
         wall = time.perf_counter() - t
         after = rss_mb(proc.pid)
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f}; {args.requests} requests from {args.clients} clients, "
-              f"{args.workers} workers, queue {args.queue}, {wall:.1f} s\n")
+              f"{args.workers} workers, queue {args.queue}, {args.backoff:g} s back-off after "
+              f"503, {wall:.1f} s\n")
         print("| endpoint | 200 | 503 | other | p50 ms | p95 ms |\n|---|---:|---:|---:|---:|---:|")
         for job in requests_by_endpoint():
             ok = sorted(times[job])
