@@ -107,8 +107,9 @@ def person_and_copy(image: np.ndarray) -> tuple[Mask, np.ndarray]:
 def analyze_beside(
     image: np.ndarray, job: Callable[[np.ndarray], T], *, min_face: float | None = None
 ) -> tuple[list[Face], T]:
-    """:func:`meiyan.face.analyze` of ``image`` and ``job(image)``, worked out beside the face
-    pass on the shared pool: the face pass leaves the second core mostly idle."""
+    """:func:`meiyan.face.analyze` of ``image`` and ``job(image)``, the job on the shared pool
+    while the face pass runs (which spreads its own graphs over two lanes: they share the
+    cores)."""
     from meiyan.face.detect import DEFAULT_MIN_FACE, analyze
 
     future = pool().submit(job, image)

@@ -43,7 +43,7 @@ from meiyan.errors import NoFaceWarning, RetouchWarning
 from meiyan.face import DEFAULT_MIN_FACE, Face
 from meiyan.face.person import analyze_with_person
 from meiyan.face.regions import region_mask
-from meiyan.face.window import Window, ramp
+from meiyan.face.window import Window, ramp, support
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
     FRECKLE_MODES,
@@ -63,7 +63,6 @@ from meiyan.retouch.crops import (
     frame_crop,
     full_mask,
     paste,
-    support,
     working_image,
 )
 from meiyan.retouch.face_skin import feature_mask, search_zone, spot_exclusion_mask

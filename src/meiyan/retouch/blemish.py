@@ -45,8 +45,8 @@ import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
 from meiyan._threads import pool
+from meiyan.face.window import upsample_window
 from meiyan.filters.highpass import luma
-from meiyan.retouch.crops import upsample_window
 
 FRECKLE_MODES = ("keep", "reduce", "remove")
 """What blemish removal does with freckles."""

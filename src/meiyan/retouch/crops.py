@@ -18,7 +18,7 @@ import numpy as np
 from meiyan._array import Mask, from_float32, to_float32
 from meiyan._threads import pool
 from meiyan.face import Face
-from meiyan.face.window import Window, support, upsample_window
+from meiyan.face.window import Window, upsample_window
 
 WORK_FACE = 384
 """Face size (larger side of the landmark box) at the working resolution, in pixels."""
@@ -120,6 +120,5 @@ __all__ = [
     "frame_crop",
     "full_mask",
     "paste",
-    "support",
     "working_image",
 ]

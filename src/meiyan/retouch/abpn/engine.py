@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Mask
-from meiyan.face.window import Window
+from meiyan.face.window import Window, support
 from meiyan.retouch.beautify import (
     BeautifySettings,
     ClassicRetouch,
@@ -33,7 +33,7 @@ from meiyan.retouch.beautify import (
     _tone_gain,
 )
 from meiyan.retouch.blend import apply_gain, gain_for
-from meiyan.retouch.crops import paste, support, working_image
+from meiyan.retouch.crops import paste, working_image
 from meiyan.retouch.smooth import working_scale
 
 MODEL = "abpn"
