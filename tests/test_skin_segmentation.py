@@ -107,15 +107,32 @@ def test_adaptive_on_tiny_faces(portrait: np.ndarray, face: Face, scale: float) 
     assert mean_in(m, tiny.region("cheeks", 0)) > 0.5
 
 
-def test_a_large_photo_is_segmented_on_a_reduced_copy_with_the_same_mask(
+def test_a_large_photo_is_segmented_at_a_reduced_size_with_the_same_mask(
     portrait: np.ndarray, monkeypatch
 ) -> None:
+    """Over ``WORK_PIXELS`` the mask is made at a reduced size, from windows cut from the photo
+    itself: no reduced copy of the whole photo is made (given the person segmenter's), and the
+    mask is the one made at full size."""
     import meiyan.skin.unet_onnx as unet_onnx
+    from meiyan.face.person import person_and_copy
 
     big = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 4.2 MP
     faces = analyze(big)
+    person, rgb = person_and_copy(big)
     seg = SLOT.get("unet")
-    reduced = seg(big, faces)
+    reduced_images: list[tuple[int, ...]] = []
+    real_shrink = unet_onnx.shrink_area
+
+    def shrink(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        if a.ndim == 3:
+            reduced_images.append(a.shape)
+        return real_shrink(a, size)
+
+    monkeypatch.setattr(unet_onnx, "shrink_area", shrink)
+    reduced = seg(big, faces, person, rgb)
+    assert reduced_images == []
+    # The body step reads the copy given, at the reduced size too.
+    assert not np.array_equal(seg(big, faces, person, np.full_like(rgb, 128)), reduced)
     monkeypatch.setattr(unet_onnx, "WORK_PIXELS", 10**9)  # the whole photo at full size
     full = seg(big, faces)
     assert reduced.shape == full.shape == big.shape[:2] and reduced.dtype == np.float32

@@ -39,6 +39,16 @@ FAINT = 1.0 / 255.0
 """Skin probabilities under this (one 8-bit level) are 0."""
 
 
+def _sources(
+    windows: Sequence[Window], shape: tuple[int, ...], full: tuple[int, ...]
+) -> list[Window]:
+    """``windows`` of a copy of ``shape`` ``(H, W)`` as the same squares of the photo of
+    ``full`` ``(H, W, ...)`` (what the network is shown: cut from the photo, not the copy)."""
+    sx, sy = shape[1] / full[1], shape[0] / full[0]
+    return [Window.square((v.x0 + v.x1) / (2 * sx), (v.y0 + v.y1) / (2 * sy),
+                          max(1, round(v.size[0] / math.sqrt(sx * sy)))) for v in windows]
+
+
 def _sparse(mask: Mask) -> Mask:
     """``mask`` (changed in place) with what is under :data:`FAINT` made 0: sigmoid outputs
     are never 0, and jobs should work where there is skin, not over every face window."""
@@ -76,15 +86,22 @@ class UNetSkinSegmenter:
         self.size = int(meta["meiyan.input_size"])
         self.input_name = self.session.get_inputs()[0].name
 
-    def predict_windows(self, image: np.ndarray, windows: Sequence[Window]) -> Mask:
+    def predict_windows(
+        self,
+        image: np.ndarray,
+        windows: Sequence[Window],
+        placed: Sequence[Window] | None = None,
+        shape: tuple[int, int] | None = None,
+    ) -> Mask:
         """Skin probability ``(H, W)`` float32 of ``image`` (uint8 or float32 RGB) over
-        ``windows``; zero outside them."""
+        ``windows``; zero outside them. ``placed``, ``shape``: the windows' places in a mask
+        of another size ``(H, W)`` (a reduced copy's), when the mask is wanted there."""
         check_rgb(image)
         windows_in = [crop(image, win, self.size, to_float32) for win in windows]
         batch = np.stack(windows_in).transpose(0, 3, 1, 2)
         probs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0][:, 0]
-        out = np.zeros(image.shape[:2], dtype=np.float32)
-        for prob, win in zip(probs, windows, strict=True):
+        out = np.zeros(shape or image.shape[:2], dtype=np.float32)
+        for prob, win in zip(probs, placed or windows, strict=True):
             paste_max(out, prob, win, WINDOW_FEATHER)
         # Sigmoid outputs, resized bilinearly, faded and maxed, stay in [0, 1]: no clip needed.
         return out
@@ -103,32 +120,38 @@ class UNetSkinSegmenter:
         ``guarded`` features cut out; beyond the windows (arms, hands, shoulders) a colour model
         of the skin the network found takes over (:func:`meiyan.skin.body.body_skin`) when
         ``body`` is on. Without faces the whole letterboxed image is segmented. A photo over
-        :data:`WORK_PIXELS` is segmented on a reduced copy and the mask enlarged once: the
+        :data:`WORK_PIXELS` gets its mask made at a reduced size and enlarged once: the
         network sees each window at 192 pixels and the person and body masks are coarser
-        still, so full resolution would add nothing but time. ``person_rgb``: the uint8 copy
-        of ``image`` that ``person`` was worked out on (:func:`meiyan.face.person.person_and_copy`),
-        reused by the body skin step instead of reducing the photo again.
+        still, so full resolution would add nothing but time; the windows are still cut from
+        the photo itself (a sampled read of each), so the photo is never reduced whole.
+        ``person_rgb``: the uint8 copy of ``image`` that ``person`` was worked out on
+        (:func:`meiyan.face.person.person_and_copy`), reused by the body skin step instead of
+        reducing the photo again.
         """
         check_rgb(image)
         h, w = image.shape[:2]
         f = math.sqrt(h * w / WORK_PIXELS)
-        if f > 1.25:
-            size = (max(1, round(w / f)), max(1, round(h / f)))
-            small = shrink_area(image, size)
-            sx, sy = size[0] / w, size[1] / h
-            faces = [face.rescaled(sx, sy, (size[1], size[0])) for face in faces]
-            return cv2.resize(self(small, faces, person), (w, h), interpolation=cv2.INTER_LINEAR)
+        shape = (h, w)
+        if f > 1.25:  # the mask is made at this size, from windows cut from the photo itself
+            shape = (max(1, round(h / f)), max(1, round(w / f)))
+            sx, sy = shape[1] / w, shape[0] / h
+            faces = [face.rescaled(sx, sy, shape) for face in faces]
         if not faces:
-            return _sparse(self.predict_windows(image, [whole_image_window(h, w)]))
-        if person is None:
-            from meiyan.face.person import person_and_copy
+            windows = [whole_image_window(*shape)]
+            mask = self.predict_windows(image, _sources(windows, shape, (h, w)), windows, shape)
+        else:
+            if person is None:
+                from meiyan.face.person import person_and_copy
 
-            person, person_rgb = person_and_copy(image)
-        windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
-        mask, person = self._faces_mask(image, faces, windows, person=person)
-        if self.body:
-            self._add_body(image, mask, person, windows, person_rgb)
-        return _sparse(mask)
+                person, person_rgb = person_and_copy(image)
+            windows = [face_window(f.landmarks, f.pose.yaw) for f in faces]
+            mask, person = self._faces_mask(image, faces, windows, person=person, shape=shape)
+            if self.body:
+                self._add_body(image, mask, person, windows, person_rgb)
+        mask = _sparse(mask)
+        if shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        return mask
 
     def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
         """The skin of one face's crop, as beautify wants it: the face window only (no body
@@ -146,17 +169,20 @@ class UNetSkinSegmenter:
         windows: Sequence[Window],
         guarded: tuple[str, ...] | None = None,
         person: Mask | None = None,
+        shape: tuple[int, int] | None = None,
     ) -> tuple[Mask, Mask]:
         """The network's mask over the face windows, limited to the person (``person``, or
         worked out here), the ``guarded`` features (``None``: the segmenter's) cut out; and the
-        person mask at its small size."""
+        person mask at its small size. ``shape``: the mask's ``(H, W)`` when smaller than the
+        image's, ``faces`` and ``windows`` given at that size."""
         from meiyan.face.person import default_person
         from meiyan.skin.landmarks import remove_features
 
-        mask = self.predict_windows(image, windows)
+        h, w = shape or image.shape[:2]
+        sources = windows if (h, w) == image.shape[:2] else _sources(windows, (h, w), image.shape)
+        mask = self.predict_windows(image, sources, windows, (h, w))
         # A face window also holds background: skin-coloured walls and props are not skin. The
         # person mask is enlarged over the windows only (zero elsewhere).
-        h, w = image.shape[:2]
         small = default_person().small(image) if person is None else person
         scale = (w / small.shape[1], h / small.shape[0])
         x0, y0 = max(0, min(v.x0 for v in windows)), max(0, min(v.y0 for v in windows))
