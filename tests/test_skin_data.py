@@ -133,6 +133,26 @@ def test_pack_round_trip_and_training_step(tmp_path: Path) -> None:
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 
 
+def test_min_share_repeats_the_smaller_datasets(tmp_path: Path) -> None:
+    """Each dataset of a pack gives at least ``min_share`` of the largest one's samples per
+    epoch: LFW 8 training photos, FASSEG and CelebA 2 each."""
+    root = _fake_shared(tmp_path / "shared", n=8)
+    for folder in ("fasseg-multipose", "celeba-hq-1k"):
+        for photo in sorted((root / folder / "train" / "images").glob("*.jpg"))[2:]:
+            photo.unlink()
+    pack(root, tmp_path / "pack.npz", ("lfw", "fasseg", "celeba"))
+    for share, expected in ((0.25, {"lfw": 8, "fasseg": 2, "celeba": 2}),
+                            (0.5, {"lfw": 8, "fasseg": 4, "celeba": 4}),
+                            (1.0, {"lfw": 8, "fasseg": 8, "celeba": 8})):
+        task = SkinUNetTask(SkinUNetConfig(data=str(tmp_path / "pack.npz"), val_split=0.0,
+                                           width=1 / 16, size=64, min_share=share))
+        train, _ = task.datasets()
+        names = train.pack.dataset[train.indices].tolist()
+        assert {d: names.count(d) for d in expected} == expected, share
+    with pytest.raises(ValueError, match="min_share"):
+        SkinUNetConfig(data="x", min_share=0.0).validate()
+
+
 def test_ignored_pixels_leave_the_loss() -> None:
     logits = torch.randn(2, 1, 8, 8)
     target = (torch.rand(2, 1, 8, 8) > 0.5).float()

@@ -157,6 +157,10 @@ def train_skin_pack(data: str, output: str, datasets: str, quality: int) -> None
 @click.option("--no-augment", is_flag=True, help="Train on the framed photos as they are.")
 @click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Start from this exported .onnx model or checkpoint (same width).")
+@click.option("--min-share", default=0.25, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True),
+              help="A pack's smaller datasets are repeated to give at least this share of the "
+              "largest one's samples per epoch.")
 def train_skin_unet(**opts: Any) -> None:
     """Train the U-Net skin segmenter (seed recipe: Adam, binary cross-entropy)."""
     _need_torch()
@@ -167,7 +171,7 @@ def train_skin_unet(**opts: Any) -> None:
             data=str(opts["data"]), val_split=opts["val_split"], width=opts["width"],
             size=opts["size"], loss=opts["loss"], lr=opts["lr"], schedule=opts["schedule"],
             skin_labels=_labels(opts["skin_labels"]), augment=not opts["no_augment"],
-            init=opts["init"],
+            init=opts["init"], min_share=opts["min_share"],
         ))
     except ValueError as e:
         raise click.ClickException(str(e)) from e

@@ -12,7 +12,8 @@ training IoU when nothing is held out).
 ``meiyan train skin-pack``): then ``val_split`` of each dataset's training photos is held out,
 validation reports each dataset's IoU over its labelled pixels, ``best.pt`` has the best mean
 of them, ignored pixels (eyebrows, unknown) leave the loss, small datasets are repeated so that
-each gives at least a quarter as many samples per epoch as the largest, and augmentation is
+each gives at least ``min_share`` (default a quarter) as many samples per epoch as the largest,
+and augmentation is
 :func:`meiyan.train.augment.augment_framed`. ``init`` starts from the weights of an exported
 model or a checkpoint of the same width.
 """
@@ -20,6 +21,7 @@ model or a checkpoint of the same width.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +61,9 @@ class SkinUNetConfig:
     skin_labels: list[int] | None = None
     augment: bool = True
     init: str | None = None
+    min_share: float = 0.25
+    """A pack's smaller datasets are repeated to give at least this share of the largest's
+    samples per epoch."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` for options outside their range."""
@@ -72,6 +77,8 @@ class SkinUNetConfig:
             raise ValueError(f"val_split must be in [0, 1), got {self.val_split}")
         if self.width <= 0:
             raise ValueError(f"width must be positive, got {self.width}")
+        if not 0.0 < self.min_share <= 1.0:
+            raise ValueError(f"min_share must be in (0, 1], got {self.min_share}")
 
 
 def split_indices(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +301,8 @@ class SkinUNetTask(Task):
             tr, va = split_indices(len(idx), cfg.val_split, self.seed)
             parts[name], val = idx[tr], [*val, *idx[va]]
         largest = max(len(v) for v in parts.values())
-        train = np.concatenate([np.tile(v, -(-largest // (4 * len(v)))) for v in parts.values()])
+        want = math.ceil(cfg.min_share * largest)
+        train = np.concatenate([np.tile(v, -(-want // len(v))) for v in parts.values()])
         self._has_validation = len(val) > 0
         return (PackedSkinDataset(pack, train, self._groups, cfg.size, cfg.augment, self.seed),
                 PackedSkinDataset(pack, np.array(val, int), self._groups, cfg.size, False)
