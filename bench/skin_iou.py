@@ -1,7 +1,7 @@
 """Skin segmentation accuracy and speed of every registered method on FASSEG, LFW and CelebA-HQ.
 
     .venv/bin/python bench/skin_iou.py [--data DIR] [--split test|train] [--methods a,b,...]
-        [--datasets fasseg,lfw,celeba] [--limit N]
+        [--datasets fasseg,lfw,celeba] [--limit N] [--enlarge K]
 
 The data is ``DIR`` (default ``../shared/data`` beside the repository, or ``$MEIYAN_DATA``); the
 ``test`` split is FASSEG's ``test`` and the ``validation`` folders of LFW and CelebA-HQ, ``train``
@@ -32,7 +32,9 @@ n/a; a face-based method without a face falls back to the colour rule, ``beautif
 photo alone: an empty mask) and the median milliseconds per photo after one warm-up call: the
 face pass (run once per photo, its time added to each face-based method's) plus the mask; for
 ``beautify`` the whole retouching, of which the mask is a by-product. ``--limit N`` takes N
-photos of each dataset, evenly spaced in name order, for quick runs.
+photos of each dataset, evenly spaced in name order, for quick runs. ``--enlarge K`` enlarges
+every photo (cubic) and its labels (nearest) K times first: the large-photo paths (over 2.1 MP
+the U-Net makes its mask at a reduced size) scored against the same labels.
 
 The tuning of ``adaptive`` was done on FASSEG's training split; the test split is for reporting.
 """
@@ -50,6 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from meiyan.face import Face, analyze
@@ -125,13 +128,19 @@ def load(
     truth_of: Callable[[np.ndarray], np.ndarray],
     limit: int | None,
     centre_only: bool = False,
+    enlarge: float = 1.0,
 ) -> list[Item]:
     """Every photo of ``folder/images`` with the truth from ``folder/truth_dir/NAME.png``, and
-    its faces (timed; with ``centre_only`` the centred face alone)."""
+    its faces (timed; with ``centre_only`` the centred face alone); ``enlarge``: photo (cubic)
+    and truth (nearest) enlarged this many times first."""
     items = []
     for path in spread(sorted((folder / "images").glob("*.jpg")), limit):
         image = read_rgb(path)
         truth = truth_of(read_gray(folder / truth_dir / f"{path.stem}.png"))
+        if enlarge != 1.0:
+            size = (round(image.shape[1] * enlarge), round(image.shape[0] * enlarge))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+            truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         start = time.perf_counter()
         faces = list(analyze(image))
         found = len(faces)
@@ -224,8 +233,11 @@ def faces_summary(items: list[Item]) -> None:
     )
 
 
-def fasseg(folder: Path, methods: list[str], limit: int | None, split: str) -> None:
-    items = load(folder, "labels", lambda label: (label == 1) | (label == 4), limit)
+def fasseg(
+    folder: Path, methods: list[str], limit: int | None, split: str, enlarge: float
+) -> None:
+    items = load(folder, "labels", lambda label: (label == 1) | (label == 4), limit,
+                 enlarge=enlarge)
     groups = sorted({abs(pan_of(i.stem)) for i in items})
     header = ["method", "mean IoU", *[f"IoU {'±' if g else ''}{g}°" for g in groups]]
     print(f"FASSEG multipose, {split} split: {len(items)} photos, IoU with skin (labels 1|4)\n")
@@ -253,8 +265,9 @@ def fasseg(folder: Path, methods: list[str], limit: int | None, split: str) -> N
     print(f"\nFaces found with |pan| <= 60°: {100 * np.mean(near):.1f}% of {len(near)} photos.")
 
 
-def lfw(folder: Path, methods: list[str], limit: int | None, split: str) -> None:
-    items = load(folder, "labels", lambda label: label == 1, limit, centre_only=True)
+def lfw(folder: Path, methods: list[str], limit: int | None, split: str, enlarge: float) -> None:
+    items = load(folder, "labels", lambda label: label == 1, limit, centre_only=True,
+                 enlarge=enlarge)
     print(f"LFW Part Labels, {split}: {len(items)} photos, IoU with skin (label 1)\n")
     print_header(["method", "mean IoU", "faces found", "ms/photo"])
     for label, segmenter, uses_faces in segmenters(methods, (ALONE,)):
@@ -269,8 +282,10 @@ def lfw(folder: Path, methods: list[str], limit: int | None, split: str) -> None
     faces_summary(items)
 
 
-def celeba(folder: Path, methods: list[str], limit: int | None, split: str) -> None:
-    items = load(folder, "hair", lambda hair: hair >= 128, limit)
+def celeba(
+    folder: Path, methods: list[str], limit: int | None, split: str, enlarge: float
+) -> None:
+    items = load(folder, "hair", lambda hair: hair >= 128, limit, enlarge=enlarge)
     with_hair = sum(bool(i.truth.any()) for i in items)
     print(
         f"CelebA-HQ, {split}: {len(items)} photos ({with_hair} with hair), hair taken for skin "
@@ -304,6 +319,8 @@ def main() -> None:
         "--datasets", default=",".join(DATASETS), help=f"comma-separated, of {','.join(DATASETS)}"
     )
     parser.add_argument("--limit", type=int, default=None, help="photos per dataset (default all)")
+    parser.add_argument("--enlarge", type=float, default=1.0,
+                        help="enlarge photos and labels this many times (large-photo paths)")
     args = parser.parse_args()
     methods = args.methods.split(",") if args.methods else [*choices(), BEAUTIFY]
     unknown = sorted(set(methods) - {*choices(), BEAUTIFY})
@@ -314,6 +331,8 @@ def main() -> None:
         parser.error(f"unknown dataset(s) {sorted(set(datasets) - set(DATASETS))}")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.enlarge < 1.0:
+        parser.error("--enlarge must be at least 1")
     folders = {
         "fasseg": args.data / "fasseg-multipose" / args.split,
         "lfw": args.data / "lfw-parts" / ("validation" if args.split == "test" else "train"),
@@ -326,7 +345,7 @@ def main() -> None:
         if n:
             print("\n")
         start = time.perf_counter()
-        runners[name](folders[name], methods, args.limit, folders[name].name)
+        runners[name](folders[name], methods, args.limit, folders[name].name, args.enlarge)
         print(f"\n({name}: {time.perf_counter() - start:.0f} s)")
 
 
