@@ -14,7 +14,9 @@ job) and ``beautify``, the skin mask that ``meiyan beautify --save-masks`` write
   intersection over union with the labelled skin (labels 1 skin and 4 nose; eyes, eyebrows,
   lips, hair and background are not skin), and the mean per head pan angle (from the file
   names, e.g. ``personne08142p0m60`` = tilt 0, pan -60; +-15, +-45 and +-75 only in the training
-  split). Below the table: how often faces were found per pan angle, and the mean absolute
+  split). Below the table: where each mask is wrong (pooled over the photos, as shares of the
+  labelled skin: skin missed; false skin on background, on hair at the brows, on other hair,
+  on eyes and on the mouth), how often faces were found per pan angle, and the mean absolute
   difference between the estimated yaw and the labelled pan.
 - LFW Part Labels (250x250, in the wild): mean IoU with label 1. LFW's skin includes eyes,
   eyebrows and lips, which every face-based method cuts out as it should for retouching: those
@@ -233,15 +235,41 @@ def faces_summary(items: list[Item]) -> None:
     )
 
 
+def wrong_pixels(items: list[Item], labels: list[np.ndarray], masks: list[np.ndarray]) -> list[str]:
+    """Where a method's FASSEG mask is wrong, pooled over the photos, as shares of the labelled
+    skin: skin missed, and false skin on background, on hair at the brows (the face mesh's brow
+    polygons grown by 3% of the face's size: FASSEG labels brows as hair), on other hair (the
+    hairline, beard), on eyes and on the mouth."""
+    from meiyan.face import region_mask
+
+    counts = np.zeros(6)
+    skin = 0
+    for item, label, mask in zip(items, labels, masks, strict=True):
+        pred = mask >= 0.5
+        brows = np.zeros(label.shape, bool)
+        for face in item.faces:
+            k = 2 * max(1, round(0.03 * face.size)) + 1
+            polys = region_mask(face.landmarks, "eyebrows", label.shape)
+            brows |= cv2.dilate((polys >= 0.5).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+        hair = pred & (label == 2)
+        counts += [(~pred & item.truth).sum(), (pred & (label == 0)).sum(), (hair & brows).sum(),
+                   (hair & ~brows).sum(), (pred & (label == 3)).sum(), (pred & (label == 5)).sum()]
+        skin += item.truth.sum()
+    return [f"{100 * c / skin:.1f}%" for c in counts]
+
+
 def fasseg(
     folder: Path, methods: list[str], limit: int | None, split: str, enlarge: float
 ) -> None:
-    items = load(folder, "labels", lambda label: (label == 1) | (label == 4), limit,
-                 enlarge=enlarge)
+    items = load(folder, "labels", lambda label: label, limit, enlarge=enlarge)
+    labels = [item.truth for item in items]
+    for item, label in zip(items, labels, strict=True):
+        item.truth = (label == 1) | (label == 4)
     groups = sorted({abs(pan_of(i.stem)) for i in items})
     header = ["method", "mean IoU", *[f"IoU {'±' if g else ''}{g}°" for g in groups]]
     print(f"FASSEG multipose, {split} split: {len(items)} photos, IoU with skin (labels 1|4)\n")
     print_header([*header, "faces found", "ms/photo"])
+    wrong = []
     for label, segmenter, uses_faces in segmenters(methods, ()):
         masks, times = run(items, segmenter, uses_faces)
         scores: dict[int, list[float]] = defaultdict(list)
@@ -250,7 +278,14 @@ def fasseg(
         every = [s for g in groups for s in scores[g]]
         cells = [label, f"{np.mean(every):.3f}", *[f"{np.mean(scores[g]):.3f}" for g in groups]]
         print_row([*cells, faces_cell(items, uses_faces), f"{statistics.median(times):.0f}"])
+        wrong.append([label, *wrong_pixels(items, labels, masks)])
     faces_summary(items)
+
+    print("\nWhere the masks are wrong (pooled, shares of the labelled skin):\n")
+    print_header(["method", "skin missed", "background", "hair at the brows", "other hair",
+                  "eyes", "mouth"])
+    for row in wrong:
+        print_row(row)
 
     print("\nFaces found and yaw error (|estimated yaw - labelled pan|, mean) per pan angle:\n")
     print("| pan | photos | faces found | yaw error |")
