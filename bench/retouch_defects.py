@@ -1,13 +1,15 @@
 """Blemish and tone removal per defect type, classic and abpn engines, on faces not trained on.
 
     .venv/bin/python bench/retouch_defects.py [--faces 30] [--fasseg 20] [--seed 0]
-        [--engines classic,abpn] [--blemish 1] [--tone 1] [--runs 5] [--skip-speed]
-        [--abpn-model MODEL.onnx]
+        [--split test|train] [--engines classic,abpn] [--blemish 1] [--tone 1] [--runs 5]
+        [--skip-speed] [--abpn-model MODEL.onnx]
 
 Faces: the first ``--faces`` of ``celeba-hq-1k/validation`` and ``--fasseg`` of the frontal
 and half-profile FASSEG ``test`` photos (poses 0 and ±30 degrees, evenly spaced), from
 ``../shared/data`` (or ``$MEIYAN_DATA``); ABPN was trained on other faces (``celeba-hq-1k/train``,
-FASSEG ``train``). Defects come from the training generator (:mod:`meiyan.train.defects`) with
+FASSEG ``train``). ``--split train`` takes the faces from those training sets instead, to tune
+the classical engine on (with a ``--seed`` other than the benchmark's 0) without looking at the
+benchmark's faces. Defects come from the training generator (:mod:`meiyan.train.defects`) with
 another seed, one type at a time per face: 8 spots (1-15 px, Gaussian, flat or ring, red,
 brown, dark or pale, 30-90%), 2 acne clusters, 3 moles, 2 redness patches, 2 blotches, uneven
 tone, under-eye darkness. Each engine runs with blemish and tone on (``--blemish``,
@@ -66,14 +68,17 @@ def use_abpn_model(path: str) -> None:
     )
 
 
-def load_faces(n: int, n_fasseg: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, RGB uint8, outside-skin mask)`` of every benchmark face."""
+def load_faces(
+    n: int, n_fasseg: int, split: str = "test"
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, RGB uint8, outside-skin mask)`` of every benchmark face (``split`` ``"test"``:
+    CelebA-HQ validation and FASSEG test faces; ``"train"``: both training sets)."""
     out = []
-    celeba = DATA / "celeba-hq-1k" / "validation"
+    celeba = DATA / "celeba-hq-1k" / ("validation" if split == "test" else "train")
     for path in sorted((celeba / "images").glob("*.jpg"))[:n]:
         hair = cv2.imread(str(celeba / "hair" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
         out.append((f"celeba/{path.stem}", read_image(path).pixels, hair > 127))
-    fasseg = DATA / "fasseg-multipose" / "test"
+    fasseg = DATA / "fasseg-multipose" / split
     paths = [
         p
         for p in sorted((fasseg / "images").glob("*.jpg"))
@@ -145,7 +150,7 @@ def to_u8(x: np.ndarray) -> np.ndarray:
 
 
 def quality(args: argparse.Namespace, engines: list[str]) -> None:
-    faces = load_faces(args.faces, args.fasseg)
+    faces = load_faces(args.faces, args.fasseg, args.split)
     stats: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     settings = {
         "blemish": args.blemish,
@@ -281,6 +286,12 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=30, help="CelebA-HQ validation faces")
     ap.add_argument("--fasseg", type=int, default=20, help="FASSEG test faces")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default="test",
+        help="test: CelebA-HQ validation and FASSEG test faces; train: their training sets",
+    )
     ap.add_argument("--engines", default="classic,abpn")
     ap.add_argument("--blemish", type=float, default=1.0)
     ap.add_argument("--tone", type=float, default=1.0)

@@ -134,6 +134,28 @@ def test_even_tone_takes_pigment_out_and_leaves_grey_shading() -> None:
     assert np.abs(even_tone_layer(clean, ones, face_size=300) - 0.5).max() < 0.01
 
 
+def test_even_tone_leaves_fine_mottling_and_evens_a_blotch() -> None:
+    # Skin's own fine red mottling (features a few pixels across, 3% haemoglobin) is part of
+    # the skin: changed by little. A blotch on the same skin is still evened.
+    h = w = 200
+    rng = np.random.default_rng(2)
+    field = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 2.5)
+    hb = np.asarray(HAEMOGLOBIN, np.float32) / np.linalg.norm(HAEMOGLOBIN)
+    shading = np.linspace(0.85, 1.0, h, dtype=np.float32)[:, None, None]
+    plain = shading * skin_noise(h, w, seed=2)
+    clean = plain * np.exp(-0.03 * (field / field.std())[..., None] * hb)
+    blotchy = add_spot(clean, 100, 100, 40, (0.0, 1.0, 0.8), 0.15)
+    out = soft_light(blotchy, even_tone_layer(blotchy, np.ones((h, w), np.float32), 300))
+    yy, xx = np.mgrid[:h, :w]
+    far = np.hypot(xx - 100, yy - 100) > 60
+    assert np.abs(out - clean)[far].mean() < 0.12 * np.abs(clean - plain)[far].mean()
+    centre = (slice(90, 110), slice(90, 110))
+    cr = [
+        cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb)[..., 1][centre].mean() for a in (clean, blotchy, out)
+    ]
+    assert cr[2] - cr[0] < 0.6 * (cr[1] - cr[0])
+
+
 # --------------------------------------------------------------------------------- blemishes
 
 
