@@ -13,9 +13,8 @@ training IoU when nothing is held out).
 validation reports each dataset's IoU over its labelled pixels, ``best.pt`` has the best mean
 of them, ignored pixels (eyebrows, unknown) leave the loss, small datasets are repeated so that
 each gives at least ``min_share`` (default a quarter) as many samples per epoch as the largest,
-and augmentation is
-:func:`meiyan.train.augment.augment_framed`. ``init`` starts from the weights of an exported
-model or a checkpoint of the same width.
+and augmentation is :func:`meiyan.train.augment.augment_framed`. ``init`` starts from the
+weights of an exported model or a checkpoint of the same width.
 """
 
 from __future__ import annotations
