@@ -169,3 +169,32 @@ def test_bands_over_the_skin_columns_match_whole_rows(
 def test_smooth_finds_faces_and_person_as_given(portrait: np.ndarray, face: object) -> None:
     """The person mask made beside the face pass gives what the segmenter makes itself."""
     assert np.array_equal(meiyan.smooth(portrait), meiyan.smooth(portrait, faces=[face]))
+
+
+def test_a_large_photo_is_smoothed_from_the_segmenters_coarse_mask(
+    portrait: np.ndarray, monkeypatch
+) -> None:
+    """Over 2.1 MP the U-Net's mask is not enlarged to the photo's size for smoothing: smooth
+    samples its coarse mask at the working pixels, as enlarging and reducing it would."""
+    import cv2
+
+    import meiyan.skin as skin
+
+    big = cv2.resize(portrait, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 4.2 MP
+    faces = meiyan.analyze(big)
+    real = skin.segment
+    shapes: list[tuple[int, ...]] = []
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        mask = real(*args, **kwargs)
+        shapes.append(mask.shape)
+        return mask
+
+    monkeypatch.setattr(skin, "segment", spy)
+    out = meiyan.smooth(big, skin="unet", faces=faces)
+    assert len(shapes) == 1 and shapes[0][0] < big.shape[0] / 1.2  # the coarse mask
+    monkeypatch.setattr(skin, "segment", lambda *args, coarse=False: real(*args))
+    full = meiyan.smooth(big, skin="unet", faces=faces)
+    diff = np.abs(out.astype(np.int16) - full)
+    assert diff.max() <= 3 and (diff > 0).mean() < 0.05
+    assert np.abs(out.astype(np.int16) - big).max() > 10  # and it smooths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from meiyan._array import (
 )
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning
-from meiyan.face.window import Window, support
+from meiyan.face.window import Window, support, upsample_window
 from meiyan.filters.guided import FastGuidedRows
 from meiyan.filters.highpass import luma
 
@@ -263,7 +264,8 @@ def smooth(
             if not faces:
                 warnings.warn("no face found: returned unchanged", NoFaceWarning, stacklevel=2)
                 return image.copy()
-        mask = segment(segmenter, image, faces or (), extra)
+        reduced = working_scale(image.shape) > FULL_RESOLUTION_UP_TO
+        mask = segment(segmenter, image, faces or (), extra, coarse=reduced)
     work = image.astype(np.float32) if image.dtype == np.float64 else image
     settings = {"filter": filter, "strength": strength, "texture": texture}
     if mask is not None and working_scale(work.shape) > FULL_RESOLUTION_UP_TO:
@@ -276,17 +278,32 @@ def smooth(
 def _smooth_reduced(image: np.ndarray, mask: Mask, **settings: object) -> np.ndarray:
     """Smoothing of a large photo within ``mask``: the smoothing layer is worked out over the
     mask's box at :data:`FULL_RESOLUTION_UP_TO` and added, upsampled, to the full-resolution
-    pixels, which keep their own fine texture (as :func:`meiyan.beautify` does)."""
+    pixels, which keep their own fine texture (as :func:`meiyan.beautify` does). ``mask`` may
+    be smaller than the photo (same aspect: a segmenter's coarse mask); it is then sampled
+    bilinearly at the working pixels, as enlarging it and reducing it again would give."""
     from meiyan.retouch.crops import paste
 
     scale = working_scale(image.shape)
-    box = support(mask, _context(str(settings["filter"]), scale))
+    (h, w), (mh, mw) = image.shape[:2], mask.shape
+    sx, sy = mw / w, mh / h  # mask pixels per photo pixel
+    pad = _context(str(settings["filter"]), scale)
+    full = (mh, mw) == (h, w)
+    # A coarse mask's bilinear enlargement reaches one of its pixels further.
+    box = support(mask, pad if full else math.ceil(pad * max(sx, sy)) + 1)
     if box is None:
         return image.copy()
     x0, y0, x1, y1 = box
+    if not full:
+        x0, y0 = math.floor(x0 / sx), math.floor(y0 / sy)
+        x1, y1 = min(w, math.ceil(x1 / sx)), min(h, math.ceil(y1 / sy))
     win = Window(x0, y0, x1, y1).reduced(scale / FULL_RESOLUTION_UP_TO)
     work = to_float32(win.crop(image))
-    m = np.ascontiguousarray(win.crop(mask))
+    if full:
+        m = np.ascontiguousarray(win.crop(mask))
+    else:
+        fx, fy = win.scale
+        m = upsample_window(mask, (1 / (sx * fx), 1 / (sy * fy)), (x0 / fx, y0 / fy),
+                            win.work_size)
     # Area averages of [0, 1] may overshoot by rounding: the filter gets them clipped.
     clipped = np.clip(m, 0.0, 1.0)
     layer = _smooth(work, clipped, scale=FULL_RESOLUTION_UP_TO, detail_threshold=0.03, **settings)

@@ -160,11 +160,15 @@ def segment(
     image: np.ndarray,
     faces: Sequence[Face],
     extra: dict[str, np.ndarray],
+    coarse: bool = False,
 ) -> Mask:
     """``segmenter``'s mask of ``image`` with ``faces`` and the ``extra`` inputs of
     :func:`find_faces`: float32, clipped to [0, 1] in place (no copy of a segmenter's own
-    array)."""
-    mask = segmenter(image, faces, **extra).astype(np.float32, copy=False)
+    array). ``coarse``: the mask as a segmenter that makes it at a reduced size has it, before
+    enlarging it (its ``coarse`` method; any size with the photo's aspect), for a job that
+    works at a reduced size anyway; other segmenters give it at the photo's size."""
+    run = getattr(segmenter, "coarse", segmenter) if coarse else segmenter
+    mask = run(image, faces, **extra).astype(np.float32, copy=False)
     return np.clip(mask, 0.0, 1.0, out=mask)
 
 

@@ -128,6 +128,22 @@ class UNetSkinSegmenter:
         (:func:`meiyan.face.person.person_and_copy`), reused by the body skin step instead of
         reducing the photo again.
         """
+        mask = self.coarse(image, faces, person, person_rgb)
+        h, w = image.shape[:2]
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        return mask
+
+    def coarse(
+        self,
+        image: np.ndarray,
+        faces: Sequence[Face],
+        person: Mask | None = None,
+        person_rgb: np.ndarray | None = None,
+    ) -> Mask:
+        """The mask of :meth:`__call__` before it is enlarged: at the reduced size of a photo
+        over :data:`WORK_PIXELS` (at the photo's own size otherwise), for a job that works at
+        a reduced size anyway."""
         check_rgb(image)
         h, w = image.shape[:2]
         f = math.sqrt(h * w / WORK_PIXELS)
@@ -148,10 +164,7 @@ class UNetSkinSegmenter:
             mask, person = self._faces_mask(image, faces, windows, person=person, shape=shape)
             if self.body:
                 self._add_body(image, mask, person, windows, person_rgb)
-        mask = _sparse(mask)
-        if shape != (h, w):
-            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-        return mask
+        return _sparse(mask)
 
     def crop_mask(self, image: np.ndarray, face: Face, person: Mask | None = None) -> Mask:
         """The skin of one face's crop, as beautify wants it: the face window only (no body
