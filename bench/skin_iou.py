@@ -142,7 +142,8 @@ def load(
         if enlarge != 1.0:
             size = (round(image.shape[1] * enlarge), round(image.shape[0] * enlarge))
             image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-            truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+            grown = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+            truth = grown.astype(truth.dtype)  # booleans stay booleans, label maps label maps
         start = time.perf_counter()
         faces = list(analyze(image))
         found = len(faces)
