@@ -174,7 +174,7 @@ def test_smooth_finds_faces_and_person_as_given(portrait: np.ndarray, face: obje
 def test_a_large_photo_is_smoothed_from_the_segmenters_coarse_mask(
     portrait: np.ndarray, monkeypatch
 ) -> None:
-    """Over 2.1 MP the U-Net's mask is not enlarged to the photo's size for smoothing: smooth
+    """On a large photo the U-Net's mask is not enlarged to the photo's size for smoothing: smooth
     samples its coarse mask at the working pixels, as enlarging and reducing it would."""
     import cv2
 

@@ -33,8 +33,11 @@ WINDOW_FEATHER = 0.02
 # the network is unsure (small faces). Eyebrows are left to the network: the mesh's brow polygons
 # reach into skin (cutting them costs 0.006 test IoU; these three cost 0.0002).
 GUARDED = ("eyes", "upper_lip", "lower_lip", "inner_mouth")
-WORK_PIXELS = 2_100_000
-"""Photos larger than this (a 1080p frame) are segmented on a reduced copy."""
+WORK_PIXELS = 1_000_000
+"""Photos over 1.25**2 times this (a 1080p frame: 2.5 MP) get their mask made at this size and
+enlarged: the network sees 192-pixel windows and the person and body masks are coarser still
+(labelled IoU the same as at 2.1 MP on FASSEG enlarged 4 and 8 times and LFW 6 and 10 times,
+``bench/skin_iou.py --enlarge``)."""
 FAINT = 1.0 / 255.0
 """Skin probabilities under this (one 8-bit level) are 0."""
 
