@@ -35,8 +35,8 @@ photo alone: an empty mask) and the median milliseconds per photo after one warm
 face pass (run once per photo, its time added to each face-based method's) plus the mask; for
 ``beautify`` the whole retouching, of which the mask is a by-product. ``--limit N`` takes N
 photos of each dataset, evenly spaced in name order, for quick runs. ``--enlarge K`` enlarges
-every photo (cubic) and its labels (nearest) K times first: the large-photo paths (over 2.1 MP
-the U-Net makes its mask at a reduced size) scored against the same labels.
+every photo (cubic) and its labels (nearest) K times first: the large-photo paths (over about
+1.6 MP the U-Net makes its mask at a reduced size) scored against the same labels.
 
 The tuning of ``adaptive`` was done on FASSEG's training split; the test split is for reporting.
 """
