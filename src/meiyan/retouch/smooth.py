@@ -255,6 +255,7 @@ def smooth(
     if strength == 0:
         return image.copy()
     mask = None
+    reduced = working_scale(image.shape) > FULL_RESOLUTION_UP_TO
     if skin != "none":
         segmenter = SKIN.get(skin, job="smooth")
         extra: dict[str, np.ndarray] = {}
@@ -264,11 +265,10 @@ def smooth(
             if not faces:
                 warnings.warn("no face found: returned unchanged", NoFaceWarning, stacklevel=2)
                 return image.copy()
-        reduced = working_scale(image.shape) > FULL_RESOLUTION_UP_TO
         mask = segment(segmenter, image, faces or (), extra, coarse=reduced)
     work = image.astype(np.float32) if image.dtype == np.float64 else image
     settings = {"filter": filter, "strength": strength, "texture": texture}
-    if mask is not None and working_scale(work.shape) > FULL_RESOLUTION_UP_TO:
+    if mask is not None and reduced:
         out = _smooth_reduced(work, mask, **settings)
     else:
         out = _smooth(work, mask, scale=None, detail_threshold=0.03, **settings)
