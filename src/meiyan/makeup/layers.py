@@ -24,7 +24,7 @@ import numpy as np
 from meiyan._array import Mask
 from meiyan.face.regions import FaceFrame
 from meiyan.makeup.colour import belonging, hex_to_lab
-from meiyan.makeup.roi import Box, blur_box, blur_mask, grow, inner, reach, support
+from meiyan.makeup.roi import Box, blur_blocks, blur_box, blur_mask, grow, inner, reach, support
 
 FINISHES = ("matte", "gloss")
 
@@ -254,7 +254,8 @@ class Foundation(Layer):
         weighted = np.empty((*skin[near].shape, 3), np.float32)
         np.multiply(lab[near][..., 1:], skin[near][..., None], out=weighted[..., :2])
         weighted[..., 2] = skin[near]
-        sums = blur_box(weighted, sigma, inner(box, near))
+        # That local mean is a smooth field (sigma is a sixth of the face): on block means.
+        sums = blur_blocks(weighted, sigma, inner(box, near))
         local = sums[..., :2] / np.maximum(sums[..., 2], 1e-3)[..., None]
         part = lab[box]
         layer = part.copy()

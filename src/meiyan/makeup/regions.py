@@ -246,7 +246,7 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
 
     def feather(name: str, mask: np.ndarray, outward: bool = False) -> np.ndarray:
         """Blurred edge across the outline, or (``outward``) all outside it: full inside."""
-        blurred = blur_mask(mask, FEATHER[name] * scale)
+        blurred = blur_mask(mask, FEATHER[name] * scale, blocks=True)
         return _clip(2.0 * blurred) if outward else blurred
 
     features = hard["upper_lip"].copy()
@@ -263,7 +263,7 @@ def mask_sets(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[dict[str, 
     liner = keep_out(feather("eyeliner", hard["eyeliner"]), "eye_openings")
     # Skin: the oval feathered inwards (0 on the outline: nothing outside the face moves),
     # less the features with a narrow edge (they get their own makeup).
-    oval = _clip(2.0 * blur_mask(hard["oval"], FEATHER["skin"] * scale) - 1.0)
+    oval = _clip(2.0 * blur_mask(hard["oval"], FEATHER["skin"] * scale, blocks=True) - 1.0)
     edge = _clip(blur_mask(features, FEATHER["features"] * scale))
     skin = keep_out(oval * (1.0 - edge), "inner_mouth", "eye_openings")
     blush = feather("blush", hard["blush"], True) * skin

@@ -66,6 +66,7 @@ from meiyan.makeup.colour import belonging, rgb_to_lab
 from meiyan.makeup.faces import FaceCrop, main_face
 from meiyan.makeup.regions import REGION_NAMES, makeup_masks, mask_sets
 from meiyan.makeup.roi import (
+    BLOCK_SIGMA,
     Box,
     coarse_sigma,
     enlarge,
@@ -130,11 +131,6 @@ _MINOR_CHROMA_SLOPE = 1.5
 _TAIL = 0.005  # the transfer is a plain shift beyond these quantiles of the photo's region
 _L_OFFSET = 16.0  # L* + 16 is proportional to the cube root of luminance (CIE 1976)
 _SPATIAL_FALLBACK = 0.05  # below this local trust the spatial step falls back to the mean
-# The spatial step's wide blurs run on block means, with at least this many blocks per sigma:
-# their field is then smooth enough for bilinear interpolation to stay within a fraction of an
-# 8-bit level of the full-resolution blur (lips and eyes at 1080p keep full resolution or 2x2
-# blocks, blush 4x4).
-_SPATIAL_BLOCK_SIGMA = 6.0
 _SKIN_LIKE = frozenset({"skin", "blush"})
 _BELONGING_SMOOTH = 0.05  # sigma (inter-ocular distances) of the foundation's skin weight
 
@@ -394,7 +390,7 @@ def _spatial(cur: np.ndarray, ref: np.ndarray, trust: Mask, sigma: float, box: B
     The difference times the trust and the trust itself are blurred as the four channels of
     one image, within the blur's reach of ``box`` and of the trust (zero beyond, as blurring
     the whole window gives them). A wide blur leaves a smooth field, so it is done on block
-    means (a whole factor keeping at least ``_SPATIAL_BLOCK_SIGMA`` blocks per sigma), and the
+    means (a whole factor keeping at least ``BLOCK_SIGMA`` blocks per sigma), and the
     smooth quotient is interpolated back bilinearly over ``box``.
     """
     near = grow(union(box, support(trust)), reach(sigma), trust.shape)
@@ -403,7 +399,7 @@ def _spatial(cur: np.ndarray, ref: np.ndarray, trust: Mask, sigma: float, box: B
     stack = cv2.merge([*(cv2.multiply(d, weight) for d in diff), weight])
     *products, total = cv2.sumElems(stack)  # zero beyond ``near``
     mean = np.array(products[:3], np.float32) / np.float32(max(total, 1e-9))
-    factor = max(1, int(sigma / _SPATIAL_BLOCK_SIGMA))
+    factor = max(1, int(sigma / BLOCK_SIGMA))
     sums = cv2.GaussianBlur(
         shrink(stack, factor), (0, 0), coarse_sigma(sigma, factor), borderType=cv2.BORDER_CONSTANT
     )
