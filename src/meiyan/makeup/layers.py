@@ -55,10 +55,11 @@ def _recolour(
 ) -> np.ndarray:
     """``lab`` moved to ``target`` colour: lightness shifted by ``light`` of the mean's gap,
     chroma set to the target's plus ``chroma_keep`` of each pixel's own deviation."""
-    out = np.empty_like(lab)
-    out[..., 0] = lab[..., 0] + light * (target[0] - mean[0])
-    out[..., 1:] = target[1:] + chroma_keep * (lab[..., 1:] - mean[1:])
-    return out
+    l, a, b = cv2.split(lab)  # channels apart: strided (H, W, 3) arithmetic is slow in NumPy
+    t, m, keep = target.astype(np.float32), mean.astype(np.float32), np.float32(chroma_keep)
+    return cv2.merge(
+        [l + np.float32(light) * (t[0] - m[0]), (a - m[1]) * keep + t[1], (b - m[2]) * keep + t[2]]
+    )
 
 
 def _blend(lab: np.ndarray, layer: np.ndarray, alpha: Mask) -> np.ndarray:
@@ -157,7 +158,7 @@ class Blush(Layer):
             return lab.copy()
         box, part, layer = painted
         # Densest on the apple: the patch blurred to a blob, peak 1.
-        blob = blur_mask(canvas.hard["blush"], max(0.15 * canvas.frame.scale, 0.5))
+        blob = blur_mask(canvas.hard["blush"], max(0.15 * canvas.frame.scale, 0.5), blocks=True)
         density = blob[box] / max(float(blob.max()), 1e-6)
         alpha = canvas.soft["blush"][box] * density * (self.strength * amount)
         return _painted(lab, box, _blend(part, layer, alpha))
@@ -250,17 +251,24 @@ class Foundation(Layer):
         skin = canvas.hard["skin"] * likeness
         # Local mean chroma by normalised convolution over skin only: chroma times skin and
         # skin itself blurred as the channels of one image, read within the blur's reach.
+        # (Channels apart: strided (H, W, 3) arithmetic is slow in NumPy.)
         near = grow(box, reach(sigma), skin.shape)
-        weighted = np.empty((*skin[near].shape, 3), np.float32)
-        np.multiply(lab[near][..., 1:], skin[near][..., None], out=weighted[..., :2])
-        weighted[..., 2] = skin[near]
+        weight = np.ascontiguousarray(skin[near])
+        _, a, b = cv2.split(lab[near])
+        weighted = cv2.merge([a * weight, b * weight, weight])
         # That local mean is a smooth field (sigma is a sixth of the face): on block means.
-        sums = blur_blocks(weighted, sigma, inner(box, near))
-        local = sums[..., :2] / np.maximum(sums[..., 2], 1e-3)[..., None]
+        sum_a, sum_b, total = cv2.split(blur_blocks(weighted, sigma, inner(box, near)))
+        total = np.maximum(total, np.float32(1e-3))
         part = lab[box]
-        layer = part.copy()
-        layer[..., 0] += target[0] - mean[0]
-        layer[..., 1:] += target[1:] - local
+        lp, ap, bp = cv2.split(part)
+        t = target.astype(np.float32)
+        layer = cv2.merge(
+            [
+                lp + (t[0] - np.float32(mean[0])),
+                ap + (t[1] - sum_a / total),
+                bp + (t[2] - sum_b / total),
+            ]
+        )
         keep = blur_box(likeness, max(0.02 * canvas.frame.scale, 0.5), box)
         alpha = canvas.soft["skin"][box] * keep * (self.strength * amount)
         return _painted(lab, box, _blend(part, layer, alpha))
