@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from meiyan import __version__
+from meiyan._malloc import keep_freed_memory
 from meiyan.cli.main import main
 from meiyan.io.image import read_image
 
@@ -108,3 +112,42 @@ def test_pixel_limit_option(photos: Path, tmp_path: Path) -> None:
 def test_strength_out_of_range_is_a_usage_error(photos: Path, tmp_path: Path) -> None:
     res = run("smooth", str(photos), "-o", str(tmp_path / "o"), "--strength", "2")
     assert res.exit_code == 2
+
+
+_FREED_BUFFER_STAYS = """
+import ctypes, sys
+import numpy as np
+from meiyan._malloc import keep_freed_memory
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Info
+if sys.argv[1] == "tuned":
+    assert keep_freed_memory()
+buffer = np.ones(16 << 20, np.uint8)
+mapped = mallinfo2().hblkhd  # bytes in mmapped blocks, the buffer's if it was mapped
+del buffer
+sys.exit(0 if mallinfo2().fordblks >= 16 << 20 and mallinfo2().hblkhd == mapped else 3)
+"""
+
+
+def test_the_command_line_keeps_freed_image_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line raises glibc's malloc thresholds once at start: in a fresh process a
+    freed 16 MiB buffer then stays in the heap for the next photo instead of going back to the
+    system (it does not without); a user's own ``MALLOC_*_`` variables win."""
+    calls: list[int] = []
+    monkeypatch.setattr("meiyan.cli.main.keep_freed_memory", lambda: calls.append(1))
+    assert run("models", "list").exit_code == 0
+    assert calls == [1]
+    if platform.libc_ver()[0] != "glibc":
+        assert not keep_freed_memory()
+        return
+    for mode, code in (("tuned", 0), ("default", 3)):
+        done = subprocess.run([sys.executable, "-c", _FREED_BUFFER_STAYS, mode], check=False)
+        assert done.returncode == code, mode
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(128 << 10))
+    assert not keep_freed_memory()

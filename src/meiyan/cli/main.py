@@ -10,6 +10,8 @@ import importlib
 
 import click
 
+from meiyan._malloc import keep_freed_memory
+
 COMMANDS = {
     "beautify": ("meiyan.cli.retouch_cmds", "beautify_cmd"),
     "smooth": ("meiyan.cli.retouch_cmds", "smooth_cmd"),
@@ -43,3 +45,4 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="meiyan", prog_name="meiyan")
 def main() -> None:
     """meiyan (美颜): AI portrait beautification."""
+    keep_freed_memory()
