@@ -1,6 +1,7 @@
 """Speed and memory of every job at 720p, 1080p, 4K and 24 MP, and of the command line.
 
     .venv/bin/python bench/speed.py [--runs 5] [--sizes 720p,1080p,4k,24mp] [--skip-cli]
+                                    [--keep-freed-memory]
 
 The portrait is ``hires_pexels_ike_louie_natividad_2709388.jpg`` (4000x6000, one face) from
 ``../shared/data/portraits`` (or ``$MEIYAN_DATA``), reduced so that its long side is 1280,
@@ -14,6 +15,10 @@ filter on the face box only, as face-smoothing tools do). Command line: one 1080
 process start to written result, and a batch of 20 1080p photos (``--jobs`` default), wall
 time start-up included, median of 3, with meiyan's modules compiled to bytecode as a pip install
 leaves them (an untimed first run writes it, even where ``PYTHONDONTWRITEBYTECODE`` is set).
+The command line keeps freed memory for reuse (:func:`meiyan.keep_freed_memory`); the jobs run
+with the default allocator unless ``--keep-freed-memory`` tunes their processes in the same way
+(memory is then not comparable: what the warm-up freed is kept, and counted before the timed
+calls).
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ def portrait(long_side: int):
     return img
 
 
-def child(job: str, size: str, runs: int) -> None:
+def child(job: str, size: str, runs: int, keep_freed: bool) -> None:
     """Time one job on one size in this process; print a JSON record."""
     import warnings
 
@@ -77,6 +82,8 @@ def child(job: str, size: str, runs: int) -> None:
     import meiyan
     from meiyan.io.image import read_image
 
+    if keep_freed and not meiyan.keep_freed_memory():
+        sys.exit("--keep-freed-memory: glibc's mallopt is not available here")
     warnings.simplefilter("ignore")
     img = portrait(SIZES[size])
     ref = read_image(REFERENCE).pixels
@@ -155,10 +162,13 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true", help="tune the jobs' allocator as the CLI does"
+    )
     parser.add_argument("--child", nargs=2, metavar=("JOB", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.runs)
+        child(args.child[0], args.child[1], args.runs, args.keep_freed_memory)
         return
     if not PORTRAIT.is_file():
         sys.exit(f"{PORTRAIT} not found (set MEIYAN_DATA)")
@@ -168,7 +178,8 @@ def main() -> None:
     for job in jobs:
         for size in sizes:
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", job, size, "--runs", str(args.runs)],
+                [sys.executable, __file__, "--child", job, size, "--runs", str(args.runs)]
+                + ["--keep-freed-memory"] * args.keep_freed_memory,
                 capture_output=True,
                 text=True,
                 check=True,
@@ -176,7 +187,9 @@ def main() -> None:
             results[job, size] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.1f} at the end; median of {args.runs} runs, ms (peak MB)\n"
+        f"{os.getloadavg()[0]:.1f} at the end; median of {args.runs} runs, ms (peak MB)"
+        + ("; allocator tuned as the CLI's" if args.keep_freed_memory else "")
+        + "\n"
     )
     shapes = [results[jobs[0], s]["shape"] for s in sizes]
     print(

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from meiyan import __version__
-from meiyan._malloc import keep_freed_memory
 from meiyan.cli.main import main
 from meiyan.io.image import read_image
+from meiyan.memory import keep_freed_memory
 
 
 def write_rgb(path: Path, rgb: np.ndarray, **kw) -> Path:
@@ -117,7 +117,7 @@ def test_strength_out_of_range_is_a_usage_error(photos: Path, tmp_path: Path) ->
 _FREED_BUFFER_STAYS = """
 import ctypes, sys
 import numpy as np
-from meiyan._malloc import keep_freed_memory
+from meiyan.memory import keep_freed_memory
 
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -19,11 +19,13 @@ _LAZY = {
     "beautify": "meiyan.retouch.beautify",
     "smooth": "meiyan.retouch.smooth",
     "skin_mask": "meiyan.skin",
+    "keep_freed_memory": "meiyan.memory",
 }
 
 if TYPE_CHECKING:
     from meiyan import makeup
     from meiyan.face import analyze
+    from meiyan.memory import keep_freed_memory
     from meiyan.retouch.beautify import BeautifySettings, beautify
     from meiyan.retouch.smooth import smooth
     from meiyan.skin import skin_mask
@@ -60,6 +62,7 @@ __all__ = [
     "__version__",
     "analyze",
     "beautify",
+    "keep_freed_memory",
     "makeup",
     "skin_mask",
     "smooth",

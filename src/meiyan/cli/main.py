@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-from meiyan._malloc import keep_freed_memory
+from meiyan.memory import keep_freed_memory
 
 COMMANDS = {
     "beautify": ("meiyan.cli.retouch_cmds", "beautify_cmd"),
