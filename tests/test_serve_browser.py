@@ -1,10 +1,13 @@
 """The browser UI in a real headless Chromium (Debian's package, driven by Playwright): upload,
 a slider, beautify, a mask stroke and a sketch line on the canvas, the edit, downloads; the
-page loads nothing from outside; screenshots of each tab go to docs/."""
+page loads nothing from outside; a screenshot of each tab is taken (into ``$MEIYAN_SCREENSHOTS``
+when set: ``MEIYAN_SCREENSHOTS=docs`` refreshes the README's, else into a temporary folder, so
+that a test run leaves the work tree as it was)."""
 
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -50,6 +53,13 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go (see the module's docstring)."""
+    folder = os.environ.get("MEIYAN_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (apt-get install -y chromium)")
@@ -80,7 +90,7 @@ def _pixels(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def test_beautify_tab(browser: object, server: str) -> None:
+def test_beautify_tab(browser: object, server: str, shots: Path) -> None:
     outside: list[str] = []
     page = _page(browser, server, outside)
     page.locator("#b-photo input[type=file]").set_input_files(str(SAMPLE))
@@ -88,7 +98,7 @@ def test_beautify_tab(browser: object, server: str) -> None:
     page.locator("#b-overlay input[type=checkbox]").check()
     page.locator("#b-run").click()
     data = _download(page, "#b-download")
-    page.screenshot(path=str(REPO / "docs" / "serve_beautify.png"), full_page=True)
+    page.screenshot(path=str(shots / "serve_beautify.png"), full_page=True)
     assert data[:3] == b"\xff\xd8\xff"  # the input's format, JPEG
     before, after = _pixels(SAMPLE.read_bytes()), _pixels(data)
     assert after.shape == before.shape
@@ -96,18 +106,18 @@ def test_beautify_tab(browser: object, server: str) -> None:
     assert outside == []  # fully offline: nothing but this server
 
 
-def test_makeup_tab(browser: object, server: str) -> None:
+def test_makeup_tab(browser: object, server: str, shots: Path) -> None:
     outside: list[str] = []
     page = _page(browser, server, outside)
     page.get_by_role("tab", name="Makeup").click()
     page.locator("#m-photo input[type=file]").set_input_files(str(SAMPLE))
     page.locator("#m-run").click()
     page.locator("#m-download a[download]").first.wait_for(timeout=60_000)
-    page.screenshot(path=str(REPO / "docs" / "serve_makeup.png"), full_page=True)
+    page.screenshot(path=str(shots / "serve_makeup.png"), full_page=True)
     assert outside == []
 
 
-def test_edit_tab(browser: object, server: str, tmp_path: Path,
+def test_edit_tab(browser: object, server: str, tmp_path: Path, shots: Path,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     from meiyan.serve import jobs
 
@@ -168,7 +178,7 @@ def test_edit_tab(browser: object, server: str, tmp_path: Path,
     page.get_by_role("option", name="classic").click()
     page.locator("#e-run").click()
     data = _download(page, "#e-download")
-    page.screenshot(path=str(REPO / "docs" / "serve_edit.png"), full_page=True)
+    page.screenshot(path=str(shots / "serve_edit.png"), full_page=True)
     assert seen["engine"] == "classic" and seen["mask"].any() and seen["sketch"].any()
     before, after, mask = _pixels(png.read_bytes()), _pixels(data), seen["mask"]
     assert after.shape == before.shape and mask.shape == before.shape[:2]
