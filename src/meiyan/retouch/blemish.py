@@ -289,6 +289,20 @@ def _peaks(below: _Level, at: _Level, above: _Level, f: int) -> np.ndarray:
     )
 
 
+def _pairs_near_in_x(xs: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(i, j)``, ``i < j``, of the points whose x differ by less than ``reach``:
+    every pair that any test of closeness within ``reach`` can pass, found by sorting (not by
+    comparing every point with every other)."""
+    order = np.argsort(xs, kind="stable")
+    sx = xs[order]
+    k = np.arange(sx.size)
+    count = np.maximum(np.searchsorted(sx, sx + reach, side="left") - k - 1, 0)
+    first = np.repeat(k, count)
+    second = first + 1 + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    a, b = order[first], order[second]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
 def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot]:
     """Every spot in the skin of a float32 RGB image, classified, strongest first.
 
@@ -361,14 +375,12 @@ def detect_spots(image: Float32Image, mask: Mask, face_size: float) -> list[Spot
     radii = sigmas[table[:, 2].astype(int)] * math.sqrt(2)
 
     # One detection per blob: drop weaker ones centred inside a stronger one kept. Distances
-    # are measured only between detections that close along both axes (pairs (i, j), i
-    # stronger), and strongest first a detection is dropped by a kept one.
-    reach = np.maximum(radii[:, None], radii[None, :])
-    dx, dy = xs[:, None] - xs[None, :], ys[:, None] - ys[None, :]
-    i, j = np.nonzero(np.triu((np.abs(dx) < reach + 1) & (np.abs(dy) < reach + 1), 1))
-    near = np.hypot(dx[i, j], dy[i, j]) < reach[i, j]
+    # are measured only between detections that close along x (pairs (i, j), i stronger),
+    # and strongest first a detection is dropped by a kept one.
+    i, j = _pairs_near_in_x(xs, float(radii.max()))
+    near = np.hypot(xs[i] - xs[j], ys[i] - ys[j]) < np.maximum(radii[i], radii[j])
     i, j = i[near], j[near]
-    order = np.argsort(j, kind="stable")
+    order = np.lexsort((i, j))
     kept = np.ones(xs.size, bool)
     for a, b in zip(i[order].tolist(), j[order].tolist(), strict=True):
         if kept[a]:
@@ -428,8 +440,17 @@ def _classify(
     small_dark = (kind == "dark") & (radii <= _FRECKLE_R * face_size) & visible
     if small_dark.sum() > _FRECKLE_COUNT:
         px, py, pd = xs[small_dark], ys[small_dark], depth[small_dark]
-        close = np.hypot(px[:, None] - px, py[:, None] - py) < _FRECKLE_REACH * face_size
-        company = (close & (pd[None, :] >= 0.5 * pd[:, None])).sum(axis=1) - 1
+        reach = _FRECKLE_REACH * face_size
+        i, j = _pairs_near_in_x(px, reach)
+        close = np.hypot(px[i] - px[j], py[i] - py[j]) < reach
+        i, j = i[close], j[close]
+        # Each close pair counts for either spot whose company the other is deep enough to be.
+        company = (
+            np.bincount(i[pd[j] >= 0.5 * pd[i]], minlength=pd.size)
+            + np.bincount(j[pd[i] >= 0.5 * pd[j]], minlength=pd.size)
+            + (pd >= 0.5 * pd)
+            - 1
+        )
         kind[np.flatnonzero(small_dark)[company >= _FRECKLE_COUNT]] = "freckle"
     rows = zip(
         (xs + ox).tolist(),
