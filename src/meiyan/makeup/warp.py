@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 from meiyan._array import Mask
 
@@ -101,6 +100,8 @@ def face_warp(
     x1, y1 = np.minimum(np.ceil(dst.max(axis=0)).astype(int) + 1, (w, h))
     if x1 <= x0 or y1 <= y0:
         return FaceWarp(map_x, map_y, valid)
+
+    from scipy.spatial import Delaunay  # 0.5 s to import: only a reference's warp needs it
 
     tri = Delaunay(dst)
     area_to = _signed_areas(dst, tri.simplices)
