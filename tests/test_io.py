@@ -85,6 +85,14 @@ def test_lossless_round_trip_8bit(tmp_path: Path, suffix: str) -> None:
     assert loaded.format == {".png": "PNG", ".tif": "TIFF", ".bmp": "BMP"}[suffix]
 
 
+def test_png_is_written_at_a_fast_zlib_level(tmp_path: Path) -> None:
+    """8-bit PNGs are compressed at zlib level 3 (the stream header's FLEVEL says "fast"), not
+    Pillow's default 6, which takes 2.5 times as long on a photo for 7% less file."""
+    png = write_image(tmp_path / "a.png", smooth()).read_bytes()
+    idat = png.index(b"IDAT") + 4
+    assert png[idat + 1] >> 6 == 1  # FLEVEL: 0 fastest, 1 fast (levels 2-5), 2 default, 3 max
+
+
 @pytest.mark.parametrize(("suffix", "fmt"), [(".jpg", "JPEG"), (".webp", "WEBP")])
 def test_lossy_round_trip_8bit(tmp_path: Path, suffix: str, fmt: str) -> None:
     pixels = smooth()

@@ -66,6 +66,9 @@ _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, zlib.error)
 _PNG_ICC_LIMIT = PngImagePlugin.MAX_TEXT_CHUNK
 """Largest ICC profile (uncompressed) that Pillow's PNG reader accepts in an iCCP chunk."""
+_PNG_LEVEL = 3
+"""zlib level of 8-bit PNGs. Photos gain little from more: a 1080p makeup result took 745 ms and
+2.51 MB at Pillow's default 6, 304 ms and 2.69 MB at 3, 221 ms and 2.86 MB at 1."""
 
 _ORIENTATION = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
@@ -647,6 +650,8 @@ def _encode(
         options.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
         options.update(quality=quality, exact=True)  # exact: keep colour under transparent pixels
+    elif fmt == "PNG":
+        options.update(compress_level=_PNG_LEVEL)
     buf = BytesIO()
     try:
         Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, fmt, **options)
