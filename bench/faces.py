@@ -54,6 +54,9 @@ def old_detector():
     module = types.ModuleType("meiyan_face_detect_before")
     sys.modules[module.__name__] = module  # dataclasses look their module up
     exec(compile(src, f"{BEFORE}:detect.py", "exec"), module.__dict__)
+    # Its graphs were loaded by load_graph(make); today's also takes what it loads.
+    load_graph = module.load_graph
+    module.load_graph = lambda make: load_graph(make, "MediaPipe face models")
     return module.FaceDetector()
 
 
