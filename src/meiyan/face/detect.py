@@ -122,7 +122,7 @@ def _shrink(image: np.ndarray, s: float) -> tuple[np.ndarray, tuple[int, int]]:
     at a fractional factor (8 ms for 1080p to 600 pixels on 2 cores) and fast at a whole one
     (0.5 ms): the rest of the shrink is a whole factor, over the rows and columns that it
     divides (up to ``factor - 1`` of each are left out at the bottom and right edges), and then
-    the small remainder.
+    the small remainder (under 2x) bilinearly: 0.5 ms where area resampling took 3 at 1080p.
     """
     h, w = image.shape[:2]
     size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -134,7 +134,7 @@ def _shrink(image: np.ndarray, s: float) -> tuple[np.ndarray, tuple[int, int]]:
     if k > 1:
         image = cv2.resize(image[:ch, :cw], (cw // k, ch // k), interpolation=cv2.INTER_AREA)
     if image.shape[1::-1] != size:
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     return image, (h if ch == hs else ch * step, w if cw == ws else cw * step)
 
 
