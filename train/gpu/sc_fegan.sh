@@ -5,7 +5,8 @@
 #
 # Here, once (from the prepared cache; about 25 MiB + 3.4 MiB, git-ignored):
 #   .venv/bin/python -m meiyan.train.sc_fegan_gpu pack ../shared/data/celeba-hq-1k runs/data --hed-size 192
-# On the device (run's carry: ["runs/data"]):
+# On the device (run's carry: ["runs/data/sc_fegan.npz", "runs/data/vgg16_hed_pool3.h5"]; not the
+# whole of runs/data, which holds PSGAN's pack too and would pass the 64 MiB a run carries):
 #   bash train/gpu/sc_fegan.sh
 # Writes $OUT/sc_fegan_gpu.pt (float16 networks, about 12 MiB; `meiyan export sc-fegan` reads it),
 # $OUT/log.jsonl and $OUT/samples.jpg (the last validation grid).

@@ -7,12 +7,14 @@
 #
 # Here, once (about 45 MiB, git-ignored):
 #   .venv/bin/meiyan train skin-pack --data ../shared/data -o runs/data/skin_pack.npz --quality 85
-# On the device (run's carry: ["runs/data"]):
+# On the device (run's carry: ["runs/data/skin_pack.npz"]; not the whole of runs/data, which
+# holds other packs and would pass the 64 MiB a run carries):
 #   bash train/gpu/skin_unet.sh
 # Writes $OUT/skin_unet_gpu.pt (the shipped width, float16, about 4 MiB; `meiyan export
 # skin-unet` reads it), $OUT/report.md and each run's log.
-# CPU check with a tiny run: SKIN_EPOCHS=1 SKIN_ARGS="--device cpu --workers 0 --threads 1"
-#   SKIN_SECONDS=120 bash train/gpu/skin_unet.sh
+# No CPU check of the whole script: on 2 cores the full width takes about 60 s per batch of 32
+# (measured 2026-12-07), so no epoch ends in minutes and the report finds no checkpoint.
+# tests/test_skin_data.py runs the pack, a training step and the report's held-out IoU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=train/gpu/common.sh
