@@ -1,8 +1,15 @@
-"""Train ABPN at full resolution on one CUDA GPU for a fixed wall time (default 7 minutes).
+r"""Train ABPN at full resolution on one CUDA GPU for a fixed wall time (default 7 minutes).
 
-    python -m meiyan.train.tasks.abpn_gpu --faces runs/abpn_faces.npz --out "$OUT" \
-        [--init best.pt|abpn.onnx] [--width 32] [--stage all|lrl] [--minutes 7] [--size 512]
-        [--batch 16] [--workers 12]
+    python -m meiyan.train.tasks.abpn_gpu --faces runs/data/abpn_faces_compact.npz \
+        --out "$OUT" [--init best.pt|abpn.onnx] [--width 32] [--stage all|lrl] [--minutes 7]
+        [--size 512] [--batch 16] [--workers 12]
+
+The faces file a device run carries (``["runs/data/abpn_faces_compact.npz"]``, 42 MiB; the full
+one, 85 MB, is over the 64 MiB a run carries) is made here, once, from the CPU runs' file::
+
+    .venv/bin/python -c "from pathlib import Path; from meiyan.train.tasks.abpn import \
+        compact_faces_file as c; c(Path('runs/abpn_faces.npz'), \
+        Path('runs/data/abpn_faces_compact.npz'))"
 
 The task and losses of :mod:`meiyan.train.tasks.abpn` (T. Lei et al., ABPN, CVPR 2022) on
 whole 512-pixel faces instead of 256-pixel crops, mixed precision, the learning rate on a cosine
