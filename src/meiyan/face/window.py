@@ -182,8 +182,9 @@ class Window:
             region = convert(region)
         if self.work_size == self.size:
             return region
-        interp = cv2.INTER_AREA if self.work_size[0] < self.size[0] else cv2.INTER_LINEAR
-        return cv2.resize(region, self.work_size, interpolation=interp)
+        if self.work_size[0] < self.size[0]:
+            return resize_area(region, self.work_size)
+        return cv2.resize(region, self.work_size, interpolation=cv2.INTER_LINEAR)
 
     def fade(self, shape: tuple[int, int], width: float) -> np.ndarray:
         """Weights over the window: 1 inside, falling linearly to 0 over ``width`` pixels at
@@ -249,16 +250,38 @@ def support(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
     )
 
 
+def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)``,
+    close to area averaging (about half a level apart on average, as much fine detail within
+    a few per cent) and a few times faster.
+
+    OpenCV's area resampling is quick at a whole factor and slow at a fractional one (13 ms
+    for a 1.8x reduction to a 0.6 MP face crop on one core, 15 ms for 1080p to a 512-pixel
+    copy). Here the image is resized bilinearly to ``k`` times ``size``, ``k`` the whole
+    number nearest the factor (in ratio, so that the bilinear step changes the size least),
+    and then ``k x k`` blocks are averaged; at ``k = 1`` the bilinear resize is the result.
+    """
+    h, w = image.shape[:2]
+    out_w, out_h = size
+    if (out_w, out_h) == (w, h):
+        return image
+    f = min(w / out_w, h / out_h)
+    k = math.floor(f)
+    k += f * f > k * (k + 1)
+    if (w, h) != (k * out_w, k * out_h):
+        image = cv2.resize(image, (k * out_w, k * out_h), interpolation=cv2.INTER_LINEAR)
+    return image if k == 1 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def shrink_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)`` by area
-    averaging, every ``step``-th pixel read first where the reduction is large (``step`` is
-    half the factor, rounded down): OpenCV's area resampling at a fractional factor costs by
-    the pixels it reads, and the result is the same to within noise. The same image and size
-    always give the same copy, so a copy made for one stage can stand in for another's."""
+    """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)`` by
+    :func:`resize_area`, every ``step``-th pixel read first where the reduction is large
+    (``step`` is half the factor, rounded down): the block averages then read a ``1 /
+    step**2`` share of the pixels for the same result to within noise. The same image and
+    size always give the same copy, so a copy made for one stage can stand in for another's."""
     h, w = image.shape[:2]
     step = max(1, int(min(w / size[0], h / size[1]) // 2))
-    sampled = np.ascontiguousarray(image[::step, ::step])
-    return cv2.resize(sampled, size, interpolation=cv2.INTER_AREA)
+    return resize_area(image[::step, ::step], size)
 
 
 def upsample_window(

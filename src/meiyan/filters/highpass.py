@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from meiyan._array import Float32Image, check_float_rgb
+from meiyan._array import Float32Image, check_float_rgb, rgb3
 
 # ITU-R BT.601 luma weights, the ones JPEG and the YCrCb skin rule use.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -60,5 +60,5 @@ def highpass_reduce(
     if mask is not None:
         m *= mask
     m *= np.float32(strength)
-    band *= m[..., None]
+    band *= rgb3(m)
     return np.clip(x - band, 0.0, 1.0)

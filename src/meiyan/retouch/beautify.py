@@ -37,13 +37,13 @@ import cv2
 import numpy as np
 
 from meiyan import engines
-from meiyan._array import Mask, check_image
+from meiyan._array import Mask, check_image, rgb3
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning, RetouchWarning
 from meiyan.face import DEFAULT_MIN_FACE, Face
 from meiyan.face.person import analyze_with_person
 from meiyan.face.regions import region_mask
-from meiyan.face.window import Window, ramp, support
+from meiyan.face.window import Window, ramp, resize_area, support
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
     FRECKLE_MODES,
@@ -244,7 +244,7 @@ def _fill_spots(mask: Mask, landmarks: np.ndarray, size: float) -> Mask:
     worked out at a quarter of the resolution: holes of that size are smooth at that scale)."""
     h, w = mask.shape
     f = 4 if min(h, w) >= 64 else 1
-    small = cv2.resize(mask, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    small = resize_area(mask, (max(1, w // f), max(1, h // f)))
     r = max(1, round(_SPOT_FILL * size / f))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     closed = cv2.resize(cv2.morphologyEx(small, cv2.MORPH_CLOSE, disk), (w, h),
@@ -306,16 +306,16 @@ def _tone_gain(
     """
     h, w = mask.shape
     half = (max(1, w // 2), max(1, h // 2))
-    ref = cv2.resize(base, half, interpolation=cv2.INTER_AREA)
+    ref = resize_area(base, half)
     target = ref
     if s.tone > 0:
-        m = cv2.resize(weights, half, interpolation=cv2.INTER_AREA)
+        m = resize_area(weights, half)
         layer = even_tone_layer(ref, m, size * half[0] / w)
         target = soft_light(target, scale_layer(layer, s.tone))
     if s.whiten > 0:
         target = soft_light(target, whiten_layer(target, s.whiten))
     gain = cv2.resize(gain_for(ref, target), (w, h), interpolation=cv2.INTER_LINEAR)
-    return gain * mask[..., None]
+    return gain * rgb3(mask)
 
 
 def _smoothing(base: np.ndarray, mask: np.ndarray, scale: float, s: BeautifySettings):
@@ -334,7 +334,7 @@ def _smoothing(base: np.ndarray, mask: np.ndarray, scale: float, s: BeautifySett
             texture=s.texture,
             scale=scale,
         )
-    return (smoothed - base) * mask[..., None]
+    return (smoothed - base) * rgb3(mask)
 
 
 def _retouch_crop(

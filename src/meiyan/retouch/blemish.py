@@ -45,7 +45,7 @@ import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
 from meiyan._threads import pool
-from meiyan.face.window import upsample_window
+from meiyan.face.window import resize_area, upsample_window
 from meiyan.filters.highpass import luma
 
 FRECKLE_MODES = ("keep", "reduce", "remove")
@@ -209,7 +209,7 @@ def _copy(
     f = 2**o
     if o > 0:
         size = (math.ceil(skin.shape[1] / f), math.ceil(skin.shape[0] / f))
-        chans = tuple(cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in chans)
+        chans = tuple(resize_area(c, size) for c in chans)
         inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST) / f
         skin = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     return _Copy(o, f, chans, inside, np.flatnonzero(_sample(skin)))

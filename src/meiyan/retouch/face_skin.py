@@ -27,6 +27,7 @@ import numpy as np
 
 from meiyan._array import Float32Image, Mask
 from meiyan.face.regions import region_mask
+from meiyan.face.window import resize_area
 
 # Fractions of the face size.
 _FEATURE_MARGINS = {  # dilation of the features, so that lashes, brow hairs and lip edges stay out
@@ -170,7 +171,7 @@ def face_skin(crop: Float32Image, landmarks: np.ndarray, face_size: float) -> Fa
     h, w = crop.shape[:2]
     if face_size < _HALF_FROM:
         return _face_skin(crop, landmarks, face_size)
-    half = cv2.resize(crop, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    half = resize_area(crop, (max(1, w // 2), max(1, h // 2)))
     sx, sy = half.shape[1] / w, half.shape[0] / h
     lm = (np.asarray(landmarks, np.float32) + 0.5) * np.array([sx, sy], np.float32) - 0.5
     small = _face_skin(half, lm, face_size * math.sqrt(sx * sy))

@@ -27,7 +27,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from meiyan._array import Float32Image, Mask
+from meiyan._array import Float32Image, Mask, rgb3
+from meiyan.face.window import resize_area
 from meiyan.retouch.blend import gain_for, layer_of
 
 BLOTCH = 0.03
@@ -63,15 +64,16 @@ def masked_blur(x: np.ndarray, mask: Mask, sigma: float) -> np.ndarray:
     h, w = mask.shape
     k = max(1, int(sigma / 2))
     m = mask.astype(np.float32)
-    xm = x * (m[..., None] if x.ndim == 3 else m)
+    xm = x * (rgb3(m) if x.ndim == 3 else m)
     if k > 1:
         size = (max(1, w // k), max(1, h // k))
-        xm = cv2.resize(xm, size, interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
+        xm = resize_area(xm, size)
+        m = resize_area(m, size)
     s = sigma * xm.shape[1] / w
     num = cv2.GaussianBlur(xm, (0, 0), s)
     den = cv2.GaussianBlur(m, (0, 0), s)
-    out = num / np.maximum(den, 1e-4)[..., None] if x.ndim == 3 else num / np.maximum(den, 1e-4)
+    den = np.maximum(den, np.float32(1e-4))
+    out = num / (rgb3(den) if x.ndim == 3 else den)
     if k > 1:
         out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
     return out
@@ -120,10 +122,12 @@ def even_tone_layer(image: Float32Image, mask: Mask, face_size: float) -> np.nda
     lifted = mid + eps
     amounts = unmix(cv2.log(lifted) - cv2.log(coarse + eps))
     shading = amounts[..., 0]
-    pigment = amounts[..., 1:] - shading[..., None] * _shading_slope(amounts, skin)
+    slope = _shading_slope(amounts, skin)  # pigment = the last two amounts less slope * shading
+    pigment = cv2.transform(amounts, np.array([[-slope[0], 1, 0], [-slope[1], 0, 1]], np.float32))
     excess = np.maximum(pigment, 0.0)
     p2 = np.square(excess[..., 0] + excess[..., 1])
-    excess *= (p2 / (p2 + np.float32(_GATE) * np.square(shading) + np.float32(1e-12)))[..., None]
+    gate = p2 / (p2 + np.float32(_GATE) * np.square(shading) + np.float32(1e-12))
+    excess *= cv2.merge([gate, gate])
     removal = cv2.transform(excess, _BASIS[:, 1:])  # the log-RGB change taking the excess out
     target = np.clip(lifted * cv2.exp(removal) - eps, 0.0, 1.0)
     return layer_of(gain_for(mid, target))

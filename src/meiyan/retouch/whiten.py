@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from meiyan._array import Float32Image
+from meiyan._array import Float32Image, rgb3
 from meiyan.filters.highpass import luma
 from meiyan.retouch.blend import gain_for, layer_of
 
@@ -28,14 +28,16 @@ def whiten(image: Float32Image, strength: float) -> Float32Image:
     x = np.asarray(image, np.float32)
     y = luma(x)
     y2 = y + np.float32(MAX_LIFT * strength) * y * (np.float32(1.0) - y)
-    c = x - y[..., None]
+    c = x - rgb3(y)
     r, g, b = cv2.split(c)
     c_max, c_min = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     k = np.sqrt((1.0 - y2) / np.maximum(1.0 - y, 1e-4))
     # The largest chroma factor that keeps every channel in [0, 1].
     np.minimum(k, (1.0 - y2) / np.maximum(c_max, 1e-6), out=k)
     np.minimum(k, y2 / np.maximum(-c_min, 1e-6), out=k)
-    return np.clip(y2[..., None] + k[..., None] * c, 0.0, 1.0)
+    c *= rgb3(k)
+    c += rgb3(y2)
+    return np.clip(c, 0.0, 1.0)
 
 
 def whiten_layer(image: Float32Image, strength: float) -> np.ndarray:

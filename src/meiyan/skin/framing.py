@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
-from meiyan.face.window import Window
+from meiyan.face.window import Window, resize_area
 
 # Where the letterbox window of a FASSEG training photo sits relative to the face-mesh landmarks
 # of meiyan.face (medians over the 176 of 182 training photos with one face found): its side is
@@ -75,7 +74,7 @@ def crop(
         square[top : top + inner.shape[0], left : left + inner.shape[1]] = inner[
             : side - top, : side - left
         ]
-        out = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+        out = resize_area(square, (size, size))
     else:
         out = win.at((size, size)).crop(image)
     return out if convert is None else convert(out)
