@@ -42,7 +42,6 @@ from meiyan.face._mediapipe import solution
 from meiyan.face._quiet import load_graph
 from meiyan.face.pose import head_pose
 from meiyan.face.record import Face
-from meiyan.face.window import resize_area
 
 # Smallest face, as a fraction of the (letterboxed, square) input, that BlazeFace's full-range
 # model finds; measured on the sample portrait (found at 0.069, lost at 0.047). Tiles are added
@@ -300,7 +299,7 @@ class FaceDetector:
         small = rgb
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = resize_area(rgb, size)
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         runs = [_Run("short", small, (0, 0, w, h))]
         # The full-range model on squares of the short side: a letterbox of a wide photo would
         # spend its input on padding (a 16:9 frame's faces would be 0.56 times as large). On a
@@ -313,11 +312,11 @@ class FaceDetector:
             x, y = (at, 0) if w >= h else (0, at)
             square = np.ascontiguousarray(rgb[y : y + short, x : x + short])
             if short > _TILE_SIZE:
-                square = resize_area(square, (_TILE_SIZE, _TILE_SIZE))
+                square = cv2.resize(square, (_TILE_SIZE, _TILE_SIZE), interpolation=cv2.INTER_AREA)
             runs.append(_Run("full", square, (x, y, short, short)))
             if n > 1:
                 if short > _SHORT_SIZE:
-                    square = resize_area(square, (_SHORT_SIZE,) * 2)
+                    square = cv2.resize(square, (_SHORT_SIZE,) * 2, interpolation=cv2.INTER_AREA)
                 runs.append(_Run("short", square, (x, y, short, short), _sure_on_square))
         for level in tile_levels(h, w, _DETECTOR_MIN_FACE):
             side = level[0][2]
@@ -326,7 +325,7 @@ class FaceDetector:
             shrunk = rgb
             if s < 1.0:
                 size = (max(1, round(w * s)), max(1, round(h * s)))
-                shrunk = resize_area(rgb, size)
+                shrunk = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             for tx, ty, _ in level:
                 sx, sy = round(tx * s), round(ty * s)
                 tile = np.ascontiguousarray(
