@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from meiyan import __version__
-from meiyan.cli.main import main
+from meiyan.cli.main import COMMANDS, main
 from meiyan.io.image import read_image
 from meiyan.memory import keep_freed_memory
 
@@ -40,11 +40,25 @@ def run(*args: str) -> object:
 def test_version_and_help_on_every_command() -> None:
     res = run("--version")
     assert res.exit_code == 0 and __version__ in res.output
-    assert run("--help").exit_code == 0
-    for name in main.commands:
+    listing = run("--help")
+    assert listing.exit_code == 0
+    assert len(COMMANDS) == 11
+    for name, (_, _, line) in COMMANDS.items():
+        assert f"{name} " in listing.output and line in listing.output
         res = run(name, "--help")
         assert res.exit_code == 0, name
-        assert "Usage:" in res.output
+        assert res.output.startswith(f"Usage: main {name} "), name
+
+
+def test_listing_the_commands_imports_none_of_them() -> None:
+    code = (
+        "import sys; sys.argv = ['meiyan', '--help']\n"
+        "from meiyan.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('numpy', 'cv2', 'meiyan.cli.batch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("command", ["smooth", "beautify"])

@@ -13,19 +13,26 @@ import click
 from meiyan.memory import keep_freed_memory
 
 COMMANDS = {
-    "beautify": ("meiyan.cli.retouch_cmds", "beautify_cmd"),
-    "smooth": ("meiyan.cli.retouch_cmds", "smooth_cmd"),
-    "mask": ("meiyan.cli.face_cmds", "mask"),
-    "landmarks": ("meiyan.cli.face_cmds", "landmarks"),
-    "makeup": ("meiyan.cli.makeup_cmds", "makeup_cmd"),
-    "models": ("meiyan.cli.models_cmds", "models"),
-    "edit": ("meiyan.cli.edit_cmds", "edit_cmd"),
-    "convert": ("meiyan.cli.convert_cmds", "convert"),
-    "train": ("meiyan.cli.train_cmds", "train"),
-    "export": ("meiyan.cli.train_cmds", "export"),
-    "serve": ("meiyan.serve.cli", "serve"),
-}
-"""Command name -> (module, attribute) of its click command."""
+    "beautify": ("meiyan.cli.retouch_cmds", "beautify_cmd",
+                 "Retouch the skin of portraits: the main job."),
+    "smooth": ("meiyan.cli.retouch_cmds", "smooth_cmd", "Smooth the skin of images."),
+    "mask": ("meiyan.cli.face_cmds", "mask", "Write the skin mask of each photo as a PNG."),
+    "landmarks": ("meiyan.cli.face_cmds", "landmarks", "Write the faces of each photo as JSON."),
+    "makeup": ("meiyan.cli.makeup_cmds", "makeup_cmd",
+               "Make up faces after a reference photo or a named look."),
+    "models": ("meiyan.cli.models_cmds", "models",
+               "List, verify, locate and fetch the model files."),
+    "edit": ("meiyan.cli.edit_cmds", "edit_cmd",
+             "Erase a region and fill it after sketch lines and colours."),
+    "convert": ("meiyan.cli.convert_cmds", "convert",
+                "Convert official weights into ONNX files (`train` extra)."),
+    "train": ("meiyan.cli.train_cmds", "train", "Train a network (`train` extra)."),
+    "export": ("meiyan.cli.train_cmds", "export",
+               "Export a trained network to ONNX (`train` extra)."),
+    "serve": ("meiyan.serve.cli", "serve", "Serve the REST API and the browser UI."),
+}  # fmt: skip
+"""Command name -> (module, attribute) of its click command, and its line in ``meiyan --help``
+(so that listing the commands imports none of them)."""
 
 
 class LazyGroup(click.Group):
@@ -37,8 +44,13 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, attr = COMMANDS[cmd_name]
+        module, attr, _ = COMMANDS[cmd_name]
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their lines from :data:`COMMANDS`, none of them imported."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
