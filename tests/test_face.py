@@ -320,7 +320,7 @@ def test_a_whole_image_map_sampled_on_a_window_matches_the_window_worked_out_alo
     assert np.abs(shifted[:, :-2] - got[:, 2:])[5:-5, 5:-5].max() < 0.003
 
 
-@pytest.mark.parametrize("factor", [1.17, 1.3, 1.5, 1.82, 2.0, 2.34, 2.99, 3.75, 5.3])
+@pytest.mark.parametrize("factor", [1.05, 1.2, 1.25, 1.41, 1.82, 2.0, 2.34, 2.99, 3.75, 5.3])
 def test_resize_area_is_close_to_area_averaging_and_as_sharp(
     portrait: np.ndarray, factor: float
 ) -> None:
@@ -335,7 +335,7 @@ def test_resize_area_is_close_to_area_averaging_and_as_sharp(
     area = cv2.resize(portrait, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     got = resize_area(portrait, size)
     assert got.shape == area.shape and got.dtype == np.uint8
-    # Plain bilinear resampling is 1.2-3.7 levels off above 1.5x, with 23-56% more "detail"
+    # Plain bilinear resampling is 0.9-3.7 levels off from 1.5x, with 23-56% more "detail"
     # (aliasing); this stays within 0.6 levels and 15%.
     assert np.abs(got - area).mean() < 0.6
     assert 0.85 < fine(got) / fine(area) < 1.15
