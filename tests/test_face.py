@@ -324,7 +324,7 @@ def test_a_whole_image_map_sampled_on_a_window_matches_the_window_worked_out_alo
 def test_resize_area_is_close_to_area_averaging_and_as_sharp(
     portrait: np.ndarray, factor: float
 ) -> None:
-    from meiyan.face.window import resize_area
+    from meiyan._resample import resize_area
 
     def fine(x: np.ndarray) -> float:  # energy of the detail under a sigma-1 blur
         x = x.astype(np.float32)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from meiyan._resample import resize_area
 from meiyan.face.record import Face
 
 
@@ -248,30 +249,6 @@ def support(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
         min(w, int(cols[-1]) + pad + 1),
         min(h, int(rows[-1]) + pad + 1),
     )
-
-
-def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` (2-D or 3-D, any dtype OpenCV resizes) reduced to ``size`` ``(w, h)``,
-    close to area averaging (under 0.6 of a level apart on average, as much fine detail
-    within 15%) and a few times faster.
-
-    OpenCV's area resampling is quick at a whole factor and slow at a fractional one (13 ms
-    for a 1.8x reduction to a 0.6 MP face crop on one core, 15 ms for 1080p to a 512-pixel
-    copy). Here the image is resized bilinearly to ``k`` times ``size`` and then ``k x k``
-    blocks are averaged, ``k`` the whole part of the factor (so that the bilinear step
-    reduces, by under 1.5x, and costs little) and 2 from a factor of 1.22 to 2; under 1.22
-    the bilinear reduction is the result (there its slight aliasing and the blur of a
-    bilinear enlargement to twice the size are equally far from area averaging).
-    """
-    h, w = image.shape[:2]
-    out_w, out_h = size
-    if (out_w, out_h) == (w, h):
-        return image
-    f = min(w / out_w, h / out_h)
-    k = math.floor(f) if f >= 2 else 1 + (f > 1.22)
-    if (w, h) != (k * out_w, k * out_h):
-        image = cv2.resize(image, (k * out_w, k * out_h), interpolation=cv2.INTER_LINEAR)
-    return image if k == 1 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def shrink_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

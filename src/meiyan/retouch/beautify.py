@@ -38,12 +38,13 @@ import numpy as np
 
 from meiyan import engines
 from meiyan._array import Mask, check_image, rgb3
+from meiyan._resample import resize_area
 from meiyan._threads import pool
 from meiyan.errors import NoFaceWarning, RetouchWarning
 from meiyan.face import DEFAULT_MIN_FACE, Face
 from meiyan.face.person import analyze_with_person
 from meiyan.face.regions import region_mask
-from meiyan.face.window import Window, ramp, resize_area, support
+from meiyan.face.window import Window, ramp, support
 from meiyan.filters.highpass import highpass_reduce
 from meiyan.retouch.blemish import (
     FRECKLE_MODES,

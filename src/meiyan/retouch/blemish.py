@@ -44,8 +44,9 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
+from meiyan._resample import resize_area
 from meiyan._threads import pool
-from meiyan.face.window import resize_area, upsample_window
+from meiyan.face.window import upsample_window
 from meiyan.filters.highpass import luma
 
 FRECKLE_MODES = ("keep", "reduce", "remove")

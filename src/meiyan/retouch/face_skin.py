@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask
+from meiyan._resample import resize_area
 from meiyan.face.regions import region_mask
-from meiyan.face.window import resize_area
 
 # Fractions of the face size.
 _FEATURE_MARGINS = {  # dilation of the features, so that lashes, brow hairs and lip edges stay out

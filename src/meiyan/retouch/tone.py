@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask, rgb3
-from meiyan.face.window import resize_area
+from meiyan._resample import resize_area
 from meiyan.retouch.blend import gain_for, layer_of
 
 BLOTCH = 0.03

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from meiyan.face.window import Window, resize_area
+from meiyan._resample import resize_area
+from meiyan.face.window import Window
 
 # Where the letterbox window of a FASSEG training photo sits relative to the face-mesh landmarks
 # of meiyan.face (medians over the 176 of 182 training photos with one face found): its side is
