@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, check_float_rgb
-from meiyan._resample import resize_area
 from meiyan.filters._box import box_mean
 
 
@@ -149,7 +148,7 @@ class FastGuidedRows:
         if image.shape[0] % s:
             image = cv2.copyMakeBorder(image, 0, -image.shape[0] % s, 0, 0, cv2.BORDER_REFLECT_101)
         size = (max(1, round(self.w / s)), image.shape[0] // s)
-        small = resize_area(image, size).astype(np.float32)
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         if image.dtype == np.uint8:
             small *= np.float32(1.0 / 255.0)
         self._a, self._b = _self_guided(small, max(1, round(radius / s)), eps)
