@@ -11,8 +11,8 @@ waits). Each (tree, job) runs twice under cachegrind, with 2 and with 4 calls on
 portrait reduced to 1280x1920; half the difference is one call (start-up, model loading and
 the first call's set-up cancel). Not counted: the kernel's time (page faults: compare
 allocators with wall-clock benchmarks) and how well the work spreads over two cores. Needs
-``valgrind`` (Debian's package) and git history; two runs at a time, about 8 minutes per job
-on 2 cores.
+``valgrind`` (Debian's package) and git history; two runs at a time, about 10 minutes per
+job on 2 cores.
 """
 
 from __future__ import annotations

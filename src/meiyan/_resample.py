@@ -14,8 +14,8 @@ def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     within 15%) and a few times faster.
 
     OpenCV's area resampling is quick at a whole factor and slow at a fractional one (13 ms
-    for a 1.8x reduction to a 0.6 MP face crop on one core, 15 ms for 1080p to a 512-pixel
-    copy). Here the image is resized bilinearly to ``k`` times ``size`` and then ``k x k``
+    for a 1.8x reduction to a 0.6 MP face crop on one core, 10-15 ms for 1080p to a
+    512-pixel copy). Here the image is resized bilinearly to ``k`` times ``size`` and then ``k x k``
     blocks are averaged, ``k`` the whole part of the factor (so that the bilinear step
     reduces, by under 1.5x, and costs little) and 2 from a factor of 1.22 to 2; under 1.22
     the bilinear reduction is the result (there its slight aliasing and the blur of a
