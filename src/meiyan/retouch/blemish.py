@@ -445,7 +445,9 @@ def _classify(
         i, j = _pairs_near_in_x(px, reach)
         close = np.hypot(px[i] - px[j], py[i] - py[j]) < reach
         i, j = i[close], j[close]
-        # Each close pair counts for either spot whose company the other is deep enough to be.
+        # Each close pair counts for either spot whose company the other is deep enough to be;
+        # a spot is its own company unless its depth is negative (a dark spot found by its
+        # redness), less the one it is for.
         company = (
             np.bincount(i[pd[j] >= 0.5 * pd[i]], minlength=pd.size)
             + np.bincount(j[pd[i] >= 0.5 * pd[j]], minlength=pd.size)

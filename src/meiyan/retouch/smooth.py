@@ -19,6 +19,7 @@ from meiyan._array import (
     check_mask,
     check_rgb,
     from_float32,
+    rgb3,
     to_float32,
 )
 from meiyan._threads import pool
@@ -183,7 +184,7 @@ def _smooth(
         if mask is not None:
             alpha *= mask[y0:y1, x0:x1]
         out = d[top : top + n]
-        out *= cv2.merge([alpha, alpha, alpha])
+        out *= rgb3(alpha)
         out += p[top : top + n]
         res[y0:y1, x0:x1] = from_float32(out, image.dtype)
 
