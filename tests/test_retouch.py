@@ -185,6 +185,22 @@ def test_spots_are_found_and_classified_freckles_apart() -> None:
     assert detect_spots(skin_noise(150, 150, seed=5), np.ones((150, 150), np.float32), 300) == []
 
 
+def test_spots_are_placed_where_they_are_at_every_octave() -> None:
+    # Spots answering at the fine and the coarse octaves, near every side of a crop whose
+    # sides are no whole number of the octaves' blocks: each found at its centre. Copies
+    # reduced by an approximate factor (a 513-pixel side to 65 pixels is 7.9x, not 8x) put
+    # them up to 2.7 pixels off towards the far sides.
+    h, w = 361, 515
+    x = skin_noise(h, w, seed=6)
+    places = [(45, 45, 20), (470, 316, 20), (470, 45, 14), (45, 316, 14), (470, 180, 9),
+              (260, 316, 9)]
+    for cx, cy, d in places:
+        x = add_spot(x, cx, cy, d, (0.85, 1.0, 1.15), 0.35)
+    spots = detect_spots(x, np.ones((h, w), np.float32), face_size=384)
+    for cx, cy, _ in places:
+        assert min(math.hypot(s.x - cx, s.y - cy) for s in spots) < 0.5
+
+
 def test_blemish_removal_heals_a_spot_on_a_real_face(sample_rgb: np.ndarray) -> None:
     face = meiyan.analyze(sample_rgb)[0]
     cheeks = (face.region("cheeks", feather=0) > 0.5).astype(np.uint8)

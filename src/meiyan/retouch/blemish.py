@@ -44,7 +44,6 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
-from meiyan._resample import resize_area
 from meiyan._threads import pool
 from meiyan.face.window import upsample_window
 from meiyan.filters.highpass import luma
@@ -206,13 +205,22 @@ class _Copy:
 def _copy(
     o: int, chans: tuple[np.ndarray, np.ndarray], inside: np.ndarray, skin: np.ndarray
 ) -> _Copy:
-    """Octave ``o``'s copy of the channels (log-luminance and Cr), reduced ``2 ** o`` times."""
+    """Octave ``o``'s copy of the channels (log-luminance and Cr), reduced exactly ``2 ** o``
+    times: the channels are padded (edge pixels repeated) to a whole number of ``f x f``
+    blocks and the blocks averaged, so that copy pixel ``i`` covers pixels ``f i`` to
+    ``f i + f - 1``, as :func:`_peaks` maps positions back."""
     f = 2**o
     if o > 0:
         size = (math.ceil(skin.shape[1] / f), math.ceil(skin.shape[0] / f))
-        chans = tuple(resize_area(c, size) for c in chans)
-        inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST) / f
-        skin = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        bottom, right = f * size[1] - skin.shape[0], f * size[0] - skin.shape[1]
+
+        def reduce(x: np.ndarray, how: int) -> np.ndarray:
+            x = cv2.copyMakeBorder(x, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+            return cv2.resize(x, size, interpolation=how)
+
+        chans = tuple(reduce(c, cv2.INTER_AREA) for c in chans)
+        inside = reduce(inside, cv2.INTER_NEAREST) / f
+        skin = reduce(skin.astype(np.uint8), cv2.INTER_NEAREST) > 0
     return _Copy(o, f, chans, inside, np.flatnonzero(_sample(skin)))
 
 
