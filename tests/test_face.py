@@ -347,6 +347,23 @@ def test_resize_area_is_close_to_area_averaging_and_as_sharp(
         np.testing.assert_array_equal(got, area)  # a whole factor is OpenCV's area averaging
 
 
+@pytest.mark.parametrize("factor", [3.0, 3.75, 5.3, 11.7])
+def test_shrink_area_is_close_to_area_averaging_at_large_factors(
+    portrait: np.ndarray, factor: float
+) -> None:
+    from meiyan.face.window import shrink_area
+
+    # The sample at 4x (cubic), so that 11.7x is a 24 MP photo's reduction to a 512-pixel copy.
+    big = cv2.resize(portrait, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    size = (round(2048 / factor), round(2048 / factor))
+    area = cv2.resize(big, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    got = shrink_area(big, size)
+    assert got.shape == area.shape and got.dtype == np.uint8
+    # 0.13-0.61 levels off; reading every (factor / 2)-th pixel first, as it did before, was
+    # 1.0 and 1.7 off at 5.3x and 11.7x.
+    assert np.abs(got - area).mean() < 0.7
+
+
 def test_rgb3_repeats_a_plane_in_every_channel() -> None:
     from meiyan._array import rgb3
 

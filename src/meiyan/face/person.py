@@ -57,7 +57,7 @@ class PersonSegmenter:
         scale = min(1.0, self.size / max(h, w))
         small = image
         if scale < 1.0:
-            # Reading every n-th pixel first at large shrinks: 100 -> 5 ms at 24 MP.
+            # Bilinear to twice the size, then 2 x 2 blocks: about 2 ms at 24 MP.
             small = shrink_area(image, (max(1, round(w * scale)), max(1, round(h * scale))))
         if small.dtype != np.uint8:
             small = from_float32(small, np.uint8)
