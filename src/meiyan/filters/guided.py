@@ -133,7 +133,8 @@ class FastGuidedRows:
     """The self-guided fast guided filter, evaluated a band of rows at a time.
 
     The coefficients ``a`` and ``b`` are fitted once on a copy shrunk by ``subsample`` (rows
-    mirror-padded to a multiple of it, so that the vertical factor is exact); :meth:`rows`
+    and columns mirror-padded to a multiple of it, so that both factors are exact and the
+    reduction is OpenCV's quick whole-factor area averaging); :meth:`rows`
     upsamples just the coefficient rows a band needs, so a caller can stream a large image
     through the filter with band-sized temporaries that stay in cache. Bands give the same
     result as one whole-frame upsampling.
@@ -144,10 +145,11 @@ class FastGuidedRows:
             raise ValueError(f"image must be (H, W, 3) uint8 or float32, got {image.shape}")
         _check_params(radius, eps, subsample)
         s = self.s = int(subsample)
-        self.w = image.shape[1]
-        if image.shape[0] % s:
-            image = cv2.copyMakeBorder(image, 0, -image.shape[0] % s, 0, 0, cv2.BORDER_REFLECT_101)
-        size = (max(1, round(self.w / s)), image.shape[0] // s)
+        bottom, right = -image.shape[0] % s, -image.shape[1] % s
+        if bottom or right:
+            image = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REFLECT_101)
+        self.w = image.shape[1]  # padded: bands are enlarged to it and cut
+        size = (image.shape[1] // s, image.shape[0] // s)
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         if image.dtype == np.uint8:
             small *= np.float32(1.0 / 255.0)
@@ -165,7 +167,7 @@ class FastGuidedRows:
         # Bilinear upsampling by an integer factor is shift-invariant by whole source rows:
         # resizing source rows k0..k1 reproduces the whole-frame result except within half a
         # cell of the cut ends, and a margin of one source row keeps those out of the band.
-        # Columns are resized whole (the horizontal factor need not be whole) and then cut.
+        # Columns are resized whole (the padded width) and then cut.
         k0 = max(0, y0 // s - 1)
         k1 = min(self._a.shape[0], (y1 - 1) // s + 2)
         size = (self.w, (k1 - k0) * s)
