@@ -312,3 +312,13 @@ def test_auto_gets_the_person_mask_made_beside_the_face_pass(portrait: np.ndarra
     by_itself = segment(segmenter, portrait, faces, {})
     assert np.array_equal(skin_mask(portrait), by_itself)
     assert find_faces(SLOT.get("face"), portrait)[1] == {}
+
+
+def test_body_skin_percentiles_are_numpys() -> None:
+    from meiyan.skin.body import _percentiles
+
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 200, 30001):
+        values = rng.integers(0, 256, n)
+        got = _percentiles(np.bincount(values, minlength=256), (0, 10, 50, 95, 100))
+        np.testing.assert_allclose(got, np.percentile(values, [0, 10, 50, 95, 100]))
