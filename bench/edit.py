@@ -1,7 +1,11 @@
-"""Face editing benchmark: SC-FEGAN (Jo and Park, ICCV 2019) beside OpenCV's Telea inpainting.
+"""Face editing benchmark: the edit engines beside OpenCV's Telea inpainting.
 
     .venv/bin/python bench/edit.py [--data ../shared/data/celeba-hq-1k/validation] [--limit N]
                                    [--weights MODEL.onnx] [--time]
+
+Engines: ``classic`` (the membrane fill through the colour strokes, cut at the sketch lines),
+``telea`` (the baseline: no guidance) and, given ``--weights`` (an ONNX generator), ``sc-fegan``
+(Jo and Park, ICCV 2019).
 
 On photos never trained on, four kinds of hole per photo: free-form brush strokes (DeepFill v2's
 generator) and a box over an eye, the nose and the mouth (from the face-mesh landmarks). The
@@ -110,8 +114,9 @@ def holes(image: np.ndarray, landmarks: np.ndarray, index: int) -> dict[str, np.
 
 def run(data: Path, limit: int | None, weights: Path | None) -> dict:
     files = [s.image for s in find_faces(data)][:limit]
-    engines = {"sc-fegan": {"engine": "sc-fegan", "weights": weights},
-               "telea": {"engine": "classic"}}
+    engines = {"classic": {"engine": "classic"}, "telea": {"engine": "telea"}}
+    if weights is not None:
+        engines["sc-fegan"] = {"engine": "sc-fegan", "weights": weights}
     psnr = {e: {k: [] for k in KINDS} for e in engines}
     counts = {e: {k: np.zeros(4, np.int64) for k in KINDS} for e in engines}
     used = 0
@@ -128,7 +133,7 @@ def run(data: Path, limit: int | None, weights: Path | None) -> dict:
             colour = colour_lines(image, hole)
             region = cv2.erode(hole.astype(np.uint8), np.ones((2 * RIM + 1,) * 2, np.uint8)) > 0
             for name, options in engines.items():
-                guide = {"sketch": sketch, "colour": colour} if name == "sc-fegan" else {}
+                guide = {"sketch": sketch, "colour": colour} if name != "telea" else {}
                 result = edit(image, hole, faces=[face], **guide, **options)
                 psnr[name][kind].append(hole_psnr(result, image, hole))
                 counts[name][kind] += f1_counts(result, sketch, region)
@@ -148,11 +153,12 @@ def edit_seconds(data: Path, weights: Path | None, repeats: int = 5) -> float:
     face = max(analyze(image), key=lambda f: f.size)
     hole = box_hole(face.landmarks, "mouth", image.shape[:2])
     guide = {"sketch": canny_lines(image) & hole, "colour": colour_lines(image, hole)}
-    edit(image, hole, engine="sc-fegan", weights=weights, **guide)
+    engine = "sc-fegan" if weights is not None else "classic"
+    edit(image, hole, engine=engine, weights=weights, **guide)
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
-        edit(image, hole, engine="sc-fegan", weights=weights, **guide)
+        edit(image, hole, engine=engine, weights=weights, **guide)
         times.append(time.perf_counter() - began)
     return float(np.median(times))
 
@@ -214,7 +220,7 @@ def make_figure(weights: Path | None, out: Path) -> None:
         shown[strokes] = colour[strokes, :3]
         shown[sketch] = 0
         result = edit(image, hole, sketch=sketch, colour=colour, faces=[face], weights=weights,
-                      engine="sc-fegan")
+                      engine="sc-fegan" if weights is not None else "classic")
         panels = [cv2.resize(p[crop], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
                   for p in (image, shown, result)]
         rows.append(np.concatenate(panels, 1))
@@ -242,14 +248,17 @@ def main() -> None:
     if args.time:
         report["edit_seconds_512"] = edit_seconds(args.data, args.weights)
     print(f"{report['photos']} photos")
-    print("| hole | SC-FEGAN PSNR | Telea PSNR | SC-FEGAN sketch F1 | Telea sketch F1 |")
-    print("|---|---:|---:|---:|---:|")
-    ours, telea = report["table"]["sc-fegan"], report["table"]["telea"]
+    names = list(report["table"])
+    print("| hole | " + " | ".join(f"{n} PSNR" for n in names) + " | "
+          + " | ".join(f"{n} sketch F1" for n in names) + " |")
+    print("|---|" + "---:|" * (2 * len(names)))
     for kind in (*KINDS, "all"):
-        print(f"| {kind} | {ours[kind]['psnr']:.2f} dB | {telea[kind]['psnr']:.2f} dB | "
-              f"{ours[kind]['f1']:.3f} | {telea[kind]['f1']:.3f} |")
+        cells = [f"{report['table'][n][kind]['psnr']:.2f} dB" for n in names]
+        cells += [f"{report['table'][n][kind]['f1']:.3f}" for n in names]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
     if args.time:
-        print(f"one 512x512 edit: {report['edit_seconds_512']:.2f} s")
+        engine = "sc-fegan" if args.weights is not None else "classic"
+        print(f"one 512x512 edit ({engine}): {report['edit_seconds_512']:.2f} s")
     results = REPO / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / "edit.json").write_text(json.dumps(report, indent=1))

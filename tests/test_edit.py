@@ -254,13 +254,14 @@ def test_convert_command(tmp_path: Path) -> None:
 # --- inference ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("engine", ["classic", "telea"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_classic_changes_the_mask_only(dtype: type) -> None:
+def test_classic_changes_the_mask_only(dtype: type, engine: str) -> None:
     photo = _photo()
     image = (photo.astype(np.uint16) * 257 if dtype == np.uint16
              else photo.astype(np.float32) / 255 if dtype == np.float32 else photo)
     mask = _holes()
-    out = edit(image, mask, engine="classic")
+    out = edit(image, mask, engine=engine)
     assert out.dtype == image.dtype and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask])
@@ -282,7 +283,59 @@ def test_auto_without_a_model_warns_and_uses_classic() -> None:
     sketch = np.zeros(mask.shape, bool)
     sketch[40, :] = True
     with pytest.warns(EngineWarning, match="ignores sketch"):
-        edit(photo, mask, sketch=sketch, engine="classic")
+        edit(photo, mask, sketch=sketch, engine="telea")
+
+
+def test_membrane_fill_continues_a_gradient_and_follows_strokes_and_lines() -> None:
+    from meiyan.edit.membrane import membrane_fill
+
+    # A linear ramp is harmonic: the membrane puts it back (within rounding).
+    h, w = 80, 120
+    ramp = np.repeat(np.linspace(20, 220, w)[None, :, None], h, 0).repeat(3, 2)
+    ramp = np.rint(ramp).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[20:60, 30:90] = True
+    filled = membrane_fill(ramp, hole)
+    assert np.abs(filled.astype(int) - ramp).max() <= 1
+    # A red stroke inside a hole in grey: the fill around it turns red, fading to grey.
+    grey = np.full((h, w, 3), 128, np.uint8)
+    strokes = np.zeros((h, w), bool)
+    strokes[40, 45:75] = True
+    colour = np.zeros((h, w, 3), np.float32)
+    colour[strokes] = (0.9, 0.1, 0.1)
+    out = membrane_fill(grey, hole, strokes=strokes, colour=colour).astype(int)
+    assert (out[strokes] == (230, 26, 26)).all()
+    near, far = out[36, 60], out[22, 60]
+    assert near[0] - near[1] > 3 * (far[0] - far[1]) > 0
+    # Two strokes of different colours with a sketch line between: the line keeps them apart.
+    strokes[:] = False
+    strokes[30, 40:80] = strokes[50, 40:80] = True
+    colour[30, 40:80] = (0.9, 0.1, 0.1)
+    colour[50, 40:80] = (0.1, 0.1, 0.9)
+    line = np.zeros((h, w), bool)
+    line[40, 28:92] = True
+    free = membrane_fill(grey, hole, strokes=strokes, colour=colour).astype(int)
+    cut = membrane_fill(grey, hole, line, strokes, colour).astype(int)
+    assert abs(cut[38, 60, 0] - cut[42, 60, 0]) > 2 * abs(free[38, 60, 0] - free[42, 60, 0])
+    assert (cut[40, 35:85].sum(1) < cut[38, 35:85].sum(1)).all()  # the line is drawn darker
+
+
+def test_membrane_fill_of_a_large_hole_matches_the_direct_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import meiyan.edit.membrane as membrane
+
+    photo = _photo(200, 300)
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[40:160, 60:240] = True
+    strokes = np.zeros(hole.shape, bool)
+    strokes[100, 80:220] = True
+    colour = np.zeros(photo.shape, np.float32)
+    colour[strokes] = (0.2, 0.6, 0.3)
+    direct = membrane.membrane_fill(photo, hole, strokes=strokes, colour=colour).astype(int)
+    monkeypatch.setattr(membrane, "DIRECT_MAX", 3000)  # reduced 3x, then refined
+    staged = membrane.membrane_fill(photo, hole, strokes=strokes, colour=colour).astype(int)
+    assert np.abs(staged - direct)[hole].mean() < 1.5
 
 
 def test_sc_fegan_engine_changes_the_mask_only(tiny_onnx: Path) -> None:

@@ -70,8 +70,9 @@ def _colour(img: LoadedImage) -> np.ndarray:
 @click.option("--colour", "--color", "colour_path", type=click.Path(path_type=Path),
               help="Colour strokes: RGBA with alpha marking them, or RGB where black is none.")
 @click.option("--engine", type=click.Choice(SLOT.choices()), default="auto", show_default=True,
-              help="'sc-fegan' (needs --weights until a model ships), 'classic' (Telea "
-                   "inpainting, no guidance) or 'auto'.")
+              help="'sc-fegan' (needs --weights until a model ships), 'classic' (a membrane "
+                   "fill that follows the sketch and colours), 'telea' (OpenCV inpainting, no "
+                   "guidance) or 'auto'.")
 @click.option("--weights", type=click.Path(path_type=Path),
               help="SC-FEGAN generator as ONNX (from `meiyan convert sc-fegan`).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise input.")

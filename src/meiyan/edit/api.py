@@ -6,9 +6,11 @@ size: a face-aligned square (after Karras et al.'s FFHQ alignment: eyes level, t
 as in aligned face datasets) where a face holds the hole, else a square around the hole with
 context around it. Each window is resampled to the working size, filled, resampled back and
 pasted inside the mask only, so every pixel outside the mask is bit-identical to the input. The
-``classic`` engine (A. Telea, "An Image Inpainting Technique Based on the Fast Marching Method",
-2004, as in OpenCV) needs no model and ignores sketch and colour; ``auto`` falls back to it,
-with a warning, when no network model is available.
+``classic`` engine needs no model: a membrane through the photo around the hole and the colour
+strokes, cut at the sketch lines (:mod:`meiyan.edit.membrane`); ``auto`` falls back to it, with
+a warning, when no network model is available. ``telea`` is OpenCV's inpainting (A. Telea, "An
+Image Inpainting Technique Based on the Fast Marching Method", 2004), which ignores sketch and
+colour: the benchmark's baseline.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from meiyan.face import Face
 
 ENGINE = "sc-fegan"
+TELEA = "telea"
 TELEA_RADIUS = 5
 HOLE_DILATION = 2  # window pixels added around the resampled hole, so no erased pixel leaks back
 MERGE_GAP = 16  # holes closer than this (pixels) share a window
@@ -122,7 +125,7 @@ def edit(
     ``image``: RGB or RGBA (alpha kept as is), uint8, uint16 or float in [0, 1]. ``mask``,
     ``sketch``: ``(H, W)`` bool, or numbers above half of their full scale. ``colour``: RGBA
     with alpha marking the strokes, or RGB where pure black means no colour. ``engine``:
-    ``"auto"``, ``"classic"`` or ``"sc-fegan"``; ``weights``: an ONNX generator (from
+    ``"auto"``, ``"classic"``, ``"telea"`` or ``"sc-fegan"``; ``weights``: an ONNX generator (from
     ``meiyan convert sc-fegan`` or the trainer), which ``auto`` then uses. ``faces``: the
     photo's faces (found with :func:`meiyan.face.analyze` when ``None``). ``seed`` fixes the
     generator's noise. An empty mask returns a copy of the input.
@@ -135,8 +138,8 @@ def edit(
     if not hole.any():
         return image.copy()
     name = _choose(engine, weights)
-    if name == CLASSIC and ((lines & hole).any() or (strokes & hole).any()):
-        warnings.warn("edit engine 'classic' ignores sketch and colour", EngineWarning,
+    if name == TELEA and ((lines & hole).any() or (strokes & hole).any()):
+        warnings.warn("edit engine 'telea' ignores sketch and colour", EngineWarning,
                       stacklevel=2)
     job = EditJob(hole, lines, tint, strokes, seed, Path(weights) if weights else None)
     work = rgb if rgb.dtype == np.uint8 else rgb.astype(np.float32) / _full_scale(rgb)
@@ -161,7 +164,7 @@ def _choose(engine: str, weights: str | Path | None) -> str:
     if engine == AUTO and not SLOT.ranking():
         warnings.warn(
             f"edit engine auto: no {ENGINE} model is installed (give weights=PATH, an ONNX "
-            f"file); using 'classic' (Telea inpainting, no sketch or colour guidance)",
+            f"file); using 'classic' (a membrane fill that follows the sketch and colours)",
             EngineWarning, stacklevel=3,
         )
         return CLASSIC
@@ -188,6 +191,16 @@ def telea(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 class ClassicEngine:
+    """The membrane fill: no model; follows the sketch lines and colour strokes."""
+
+    def __call__(self, image: np.ndarray, faces: Sequence[Face] | None,
+                 job: EditJob) -> np.ndarray:
+        from meiyan.edit.membrane import membrane_fill
+
+        return membrane_fill(image, job.hole, job.sketch, job.strokes, job.colour)
+
+
+class TeleaEngine:
     """Telea inpainting: no model, no guidance."""
 
     def __call__(self, image: np.ndarray, faces: Sequence[Face] | None,
@@ -343,6 +356,10 @@ def fill_window(session: InferenceSession, img: np.ndarray, out: np.ndarray, win
 
 
 SLOT = slot("edit", "bench/edit.py")
-SLOT.register(CLASSIC, ClassicEngine, description="OpenCV Telea inpainting (no model, no guidance)")
+SLOT.register(CLASSIC, ClassicEngine,
+              description="membrane fill through the colour strokes, cut at the sketch lines "
+              "(no model)")
+SLOT.register(TELEA, TeleaEngine,
+              description="OpenCV Telea inpainting (no model, no guidance)")
 SLOT.register(ENGINE, SCFEGANEngine,
               description="SC-FEGAN generator (ONNX); give weights until a model ships")

@@ -212,7 +212,8 @@ class EditJob(JobSettings):
     """``edit``: the engine and the seed of its noise (mask, sketch and colour are images)."""
 
     job: ClassVar[str] = "edit"
-    engine: str = Field("auto", description="'sc-fegan', 'classic' (Telea) or 'auto'.")
+    engine: str = Field("auto", description="'sc-fegan', 'classic' (a membrane fill that "
+                        "follows the sketch and colours), 'telea' (no guidance) or 'auto'.")
     seed: int = Field(0, description="Seed of the noise input.")
 
     @field_validator("engine")
