@@ -318,6 +318,8 @@ def test_membrane_fill_continues_a_gradient_and_follows_strokes_and_lines() -> N
     cut = membrane_fill(grey, hole, line, strokes, colour).astype(int)
     assert abs(cut[38, 60, 0] - cut[42, 60, 0]) > 2 * abs(free[38, 60, 0] - free[42, 60, 0])
     assert (cut[40, 35:85].sum(1) < cut[38, 35:85].sum(1)).all()  # the line is drawn darker
+    # The whole photo erased, nothing drawn: its mean colour, as a membrane without edges.
+    assert (membrane_fill(ramp, np.ones((h, w), bool)) == np.rint(ramp.mean((0, 1)))).all()
 
 
 def test_membrane_fill_of_a_large_hole_matches_the_direct_solution(

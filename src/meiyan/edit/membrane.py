@@ -81,6 +81,8 @@ def _fill(known: np.ndarray, unknown: np.ndarray, lines: np.ndarray) -> np.ndarr
     n = int(unknown.sum())
     if n == 0:
         return known
+    if n == unknown.size:  # nothing to go by (the whole photo erased, no strokes): flat
+        return np.broadcast_to(known.mean(axis=(0, 1)), known.shape).astype(np.float32)
     matrix, rhs, ys, xs = _system(known, unknown, lines)
     if n <= DIRECT_MAX:
         solution = linalg.splu(matrix).solve(rhs)
