@@ -364,6 +364,16 @@ def test_shrink_area_is_close_to_area_averaging_at_large_factors(
     assert np.abs(got - area).mean() < 0.7
 
 
+def test_reduce_blocks_averages_whole_blocks_with_the_edge_repeated() -> None:
+    from meiyan._resample import reduce_blocks
+
+    x = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
+    padded = np.pad(x, ((0, 2), (0, 1)), mode="edge")
+    means = padded.reshape(3, 3, 2, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(reduce_blocks(x, 3), means, rtol=1e-6)
+    np.testing.assert_array_equal(reduce_blocks(x, 3, cv2.INTER_NEAREST), padded[::3, ::3])
+
+
 def test_rgb3_repeats_a_plane_in_every_channel() -> None:
     from meiyan._array import rgb3
 

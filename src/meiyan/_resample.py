@@ -30,3 +30,21 @@ def resize_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (w, h) != (k * out_w, k * out_h):
         image = cv2.resize(image, (k * out_w, k * out_h), interpolation=cv2.INTER_LINEAR)
     return image if k == 1 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def reduce_blocks(
+    image: np.ndarray,
+    k: int,
+    interpolation: int = cv2.INTER_AREA,
+    border: int = cv2.BORDER_REPLICATE,
+) -> np.ndarray:
+    """``image`` reduced exactly ``k`` times: padded at the bottom and right (``border``) to a
+    whole number of ``k x k`` blocks, then each block averaged (``INTER_AREA``, OpenCV's quick
+    whole-factor path) or its top-left pixel taken (``INTER_NEAREST``). Copy pixel ``i`` covers
+    pixels ``k i`` to ``k i + k - 1``; the copy has ``ceil(H / k)`` rows and ``ceil(W / k)``
+    columns."""
+    h, w = image.shape[:2]
+    bottom, right = -h % k, -w % k
+    if bottom or right:
+        image = cv2.copyMakeBorder(image, 0, bottom, 0, right, border)
+    return cv2.resize(image, ((w + right) // k, (h + bottom) // k), interpolation=interpolation)

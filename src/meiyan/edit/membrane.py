@@ -23,6 +23,8 @@ import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as linalg
 
+from meiyan._resample import reduce_blocks
+
 BARRIER = 0.002
 """Weight of a link to or from a sketch pixel (1 elsewhere): the membrane is nearly cut, but a
 region that lines enclose without a stroke still takes the colour around it. Chosen with
@@ -142,19 +144,12 @@ def _coarse_start(
     known pixel is known, the mean of its known pixels; strokes stay known) and enlarged
     back."""
     h, w = unknown.shape
-    size = (-(-w // factor), -(-h // factor))
-
-    def reduce(x: np.ndarray) -> np.ndarray:
-        x = cv2.copyMakeBorder(x, 0, factor * size[1] - h, 0, factor * size[0] - w,
-                               cv2.BORDER_REPLICATE)
-        return cv2.resize(x, size, interpolation=cv2.INTER_AREA)
-
     weight = (~unknown).astype(np.float32)
-    share = reduce(weight)
-    small = reduce(known * weight[..., None]) / np.maximum(share, 1e-6)[..., None]
-    small_lines = reduce(lines.astype(np.float32)) > 0
+    share = reduce_blocks(weight, factor)
+    small = reduce_blocks(known * weight[..., None], factor) / np.maximum(share, 1e-6)[..., None]
+    small_lines = reduce_blocks(lines.astype(np.float32), factor) > 0
     coarse = _fill(small.astype(np.float32), share == 0, small_lines)
-    big = cv2.resize(coarse, (factor * size[0], factor * size[1]),
+    big = cv2.resize(coarse, (factor * share.shape[1], factor * share.shape[0]),
                      interpolation=cv2.INTER_LINEAR)
     return big[:h, :w]
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, check_float_rgb
+from meiyan._resample import reduce_blocks
 from meiyan.filters._box import box_mean
 
 
@@ -145,12 +146,8 @@ class FastGuidedRows:
             raise ValueError(f"image must be (H, W, 3) uint8 or float32, got {image.shape}")
         _check_params(radius, eps, subsample)
         s = self.s = int(subsample)
-        bottom, right = -image.shape[0] % s, -image.shape[1] % s
-        if bottom or right:
-            image = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REFLECT_101)
-        self.w = image.shape[1]  # padded: bands are enlarged to it and cut
-        size = (image.shape[1] // s, image.shape[0] // s)
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = reduce_blocks(image, s, border=cv2.BORDER_REFLECT_101).astype(np.float32)
+        self.w = s * small.shape[1]  # the padded width: bands are enlarged to it and cut
         if image.dtype == np.uint8:
             small *= np.float32(1.0 / 255.0)
         self._a, self._b = _self_guided(small, max(1, round(radius / s)), eps)

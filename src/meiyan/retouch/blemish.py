@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from meiyan._array import Float32Image, Mask, from_float32, to_float32
+from meiyan._resample import reduce_blocks
 from meiyan._threads import pool
 from meiyan.face.window import upsample_window
 from meiyan.filters.highpass import luma
@@ -211,16 +212,9 @@ def _copy(
     ``f i + f - 1``, as :func:`_peaks` maps positions back."""
     f = 2**o
     if o > 0:
-        size = (math.ceil(skin.shape[1] / f), math.ceil(skin.shape[0] / f))
-        bottom, right = f * size[1] - skin.shape[0], f * size[0] - skin.shape[1]
-
-        def reduce(x: np.ndarray, how: int) -> np.ndarray:
-            x = cv2.copyMakeBorder(x, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
-            return cv2.resize(x, size, interpolation=how)
-
-        chans = tuple(reduce(c, cv2.INTER_AREA) for c in chans)
-        inside = reduce(inside, cv2.INTER_NEAREST) / f
-        skin = reduce(skin.astype(np.uint8), cv2.INTER_NEAREST) > 0
+        chans = tuple(reduce_blocks(c, f) for c in chans)
+        inside = reduce_blocks(inside, f, cv2.INTER_NEAREST) / f
+        skin = reduce_blocks(skin.astype(np.uint8), f, cv2.INTER_NEAREST) > 0
     return _Copy(o, f, chans, inside, np.flatnonzero(_sample(skin)))
 
 
